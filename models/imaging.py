@@ -1,0 +1,52 @@
+"""Pictures from uint8 arrays: grids, strips and PNG bytes. numpy and Pillow only (no torch),
+so the API process can use it too."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+
+def tile(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """Lay out `images` (N, C, H, W uint8, C = 1 or 3) as one picture, row by row.
+
+    `columns` defaults to a square-ish grid. Returns (H', W') for one channel, (H', W', 3) for three.
+    """
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected (N, C, H, W) with C in (1, 3), got {images.shape}")
+    count, channels, height, width = images.shape
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    canvas = np.zeros(
+        (channels, rows * (height + padding) + padding, columns * (width + padding) + padding), np.uint8
+    )
+    for index, image in enumerate(images):
+        top = padding + (index // columns) * (height + padding)
+        left = padding + (index % columns) * (width + padding)
+        canvas[:, top : top + height, left : left + width] = image
+    return canvas[0] if channels == 1 else canvas.transpose(1, 2, 0)
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    """(C, H, W), (H, W) or (H, W, 3) uint8 → a Pillow image in mode L or RGB."""
+    if image.ndim == 3 and image.shape[0] in (1, 3):
+        image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+    return Image.fromarray(np.ascontiguousarray(image))
+
+
+def png_bytes(image: np.ndarray | Image.Image) -> bytes:
+    """Encode as PNG. A fast compression level: these are small, served-once pictures."""
+    picture = image if isinstance(image, Image.Image) else to_pil(image)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def grid_png(images: np.ndarray, columns: int | None = None) -> bytes:
+    """One image as its own PNG; several as a grid."""
+    if len(images) == 1:
+        return png_bytes(images[0])
+    return png_bytes(tile(images, columns))

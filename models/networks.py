@@ -1,0 +1,129 @@
+"""DCGAN generator and discriminator (Radford et al. 2015) at 32, 64 and 128 px, with a conditional form.
+
+The generator starts from a 4×4 map (a transposed convolution of the latent) and doubles the size with
+stride-2 transposed convolutions, BatchNorm and ReLU, ending in tanh. The discriminator mirrors it with
+stride-2 convolutions and LeakyReLU(0.2), no BatchNorm on its first layer. Conditional models embed the
+label into G's input (concatenated to z) and use a projection discriminator (Miyato & Koyama 2018):
+D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+IMAGE_SIZES = (32, 64, 128)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    image_size: int = 32
+    channels: int = 3
+    latent_dim: int = 100
+    base_channels: int = 64
+    num_classes: int = 0  # 0: unconditional
+    spectral_norm: bool = False
+
+    def __post_init__(self) -> None:
+        if self.image_size not in IMAGE_SIZES:
+            raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    @property
+    def upsamplings(self) -> int:
+        """Stride-2 layers between the 4×4 map and the image: 3 at 32 px, 4 at 64, 5 at 128."""
+        return self.image_size.bit_length() - 3
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """The DCGAN paper's initialisation: N(0, 0.02) for convolutions, N(1, 0.02) for BatchNorm scales."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear | nn.Embedding):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, spec: NetworkSpec):
+        super().__init__()
+        self.spec = spec
+        widest = spec.base_channels * 2 ** (spec.upsamplings - 1)
+        embed_dim = spec.latent_dim if spec.conditional else 0
+        self.label_embedding = nn.Embedding(spec.num_classes, embed_dim) if spec.conditional else None
+
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(spec.latent_dim + embed_dim, widest, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(widest),
+            nn.ReLU(True),
+        ]
+        width = widest
+        for _ in range(spec.upsamplings - 1):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(True),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, spec.channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        self.apply(init_dcgan_weights)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (N, latent_dim), labels: (N,) long for conditional models → images (N, C, S, S) in [-1, 1]."""
+        return self.main(self.condition(z, labels)[:, :, None, None])
+
+    def condition(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.label_embedding is None:
+            if labels is not None:
+                raise ValueError("this generator is unconditional: labels must be None")
+            return z
+        if labels is None:
+            raise ValueError("this generator is conditional: labels are required")
+        return torch.cat([z, self.label_embedding(labels).to(z.dtype)], dim=1)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, spec: NetworkSpec):
+        super().__init__()
+        self.spec = spec
+        norm = nn.utils.parametrizations.spectral_norm if spec.spectral_norm else (lambda layer: layer)
+
+        layers: list[nn.Module] = [
+            norm(nn.Conv2d(spec.channels, spec.base_channels, 4, 2, 1, bias=False)),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        width = spec.base_channels
+        for _ in range(spec.upsamplings - 1):
+            layers.append(norm(nn.Conv2d(width, width * 2, 4, 2, 1, bias=False)))
+            if not spec.spectral_norm:
+                layers.append(nn.BatchNorm2d(width * 2))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            width *= 2
+        self.features = nn.Sequential(*layers)
+        self.head = norm(nn.Conv2d(width, 1, 4, 1, 0, bias=False))
+        self.label_projection = (
+            norm(nn.Embedding(spec.num_classes, width * 16)) if spec.conditional else None
+        )
+        self.apply(init_dcgan_weights)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (N, C, S, S) → logits (N,). Conditional models add the projection term."""
+        features = self.features(images)
+        logits = self.head(features).flatten(1).sum(dim=1)
+        if self.label_projection is not None:
+            if labels is None:
+                raise ValueError("this discriminator is conditional: labels are required")
+            projection = self.label_projection(labels).to(features.dtype)
+            logits = logits + (projection * features.flatten(1)).sum(dim=1)
+        return logits

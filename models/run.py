@@ -1,0 +1,101 @@
+"""A training run on disk: the loop plus its files, in one folder.
+
+    checkpoints/step-NNNNNN.pt   G, D, G-EMA, both optimisers, step, RNG (see Trainer.state_dict)
+    samples/step-NNNNNN.png      a grid from fixed latents: the progress picture
+    metrics.jsonl                one JSON line per logging step
+
+A run resumes from its newest checkpoint; metrics logged after that checkpoint are dropped, since the
+resumed run logs those steps again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from models.atomic import atomic_write_bytes, atomic_write_text
+from models.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
+from models.imaging import grid_png
+from models.training import StepMetrics, Trainer
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the newest checkpoint is the last good state."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    steps: int
+    checkpoint_every: int = 500
+    sample_every: int = 250
+    log_every: int = 10
+    keep_checkpoints: int = 3
+
+
+def sample_path(folder: Path, step: int) -> Path:
+    return folder / "samples" / f"step-{step:06d}.png"
+
+
+def resume_newest(trainer: Trainer, folder: Path) -> int:
+    """Load the newest checkpoint into `trainer` if there is one; return the step it continues from."""
+    if list_checkpoints(folder / "checkpoints"):
+        trainer.load_state_dict(load_checkpoint(folder / "checkpoints", device=trainer.device))
+        _truncate_metrics(folder / "metrics.jsonl", after_step=trainer.step)
+    return trainer.step
+
+
+def run_training(
+    trainer: Trainer,
+    folder: Path,
+    schedule: Schedule,
+    on_log: Callable[[StepMetrics], None] = lambda metrics: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Literal["completed", "stopped"]:
+    """Train until `schedule.steps`, writing samples, checkpoints and metrics on schedule.
+
+    `should_stop` is asked before every step; when it says yes, a checkpoint of the current step is
+    written and the run returns "stopped". Raises TrainingDiverged on a non-finite loss.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    last_checkpoint = trainer.step
+    while trainer.step < schedule.steps:
+        if should_stop():
+            if trainer.step != last_checkpoint:
+                save_checkpoint(folder / "checkpoints", trainer.step, trainer.state_dict(), schedule.keep_checkpoints)
+            return "stopped"
+        metrics = trainer.train_step()
+        if not (math.isfinite(metrics.loss_d) and math.isfinite(metrics.loss_g)):
+            raise TrainingDiverged(
+                f"non-finite loss at step {metrics.step} (loss_d={metrics.loss_d}, loss_g={metrics.loss_g})"
+            )
+        step, final = trainer.step, trainer.step == schedule.steps
+        if step % schedule.log_every == 0 or final or step == 1:
+            _append_metrics(folder / "metrics.jsonl", metrics)
+            on_log(metrics)
+        if step % schedule.sample_every == 0 or final:
+            images, columns = trainer.sample_grid()
+            atomic_write_bytes(sample_path(folder, step), grid_png(images, columns))
+        if step % schedule.checkpoint_every == 0 or final:
+            save_checkpoint(folder / "checkpoints", step, trainer.state_dict(), schedule.keep_checkpoints)
+            last_checkpoint = step
+    return "completed"
+
+
+def read_metrics(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _append_metrics(path: Path, metrics: StepMetrics) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(metrics.as_dict()) + "\n")
+
+
+def _truncate_metrics(path: Path, after_step: int) -> None:
+    kept = [row for row in read_metrics(path) if row["step"] <= after_step]
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in kept))

@@ -1,0 +1,241 @@
+"""The GAN training loop: one `Trainer` owns G, D, G-EMA, both optimisers, the data and the random stream.
+
+Everything random (batch indices, latents) comes from one CPU `torch.Generator` whose state is saved in
+each checkpoint, so a run resumed from step k draws the same batches as an unbroken run and ends with
+the same weights (same device, deterministic kernels). The packed data set lives on the training device
+as uint8 and batches are gathered by index: no DataLoader, no per-step host work.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.losses import LossName, discriminator_loss, generator_loss
+from models.networks import Discriminator, Generator, NetworkSpec
+from models.sampling import generate, latents_for_seeds
+
+@dataclass(frozen=True)
+class TrainConfig:
+    network: NetworkSpec = field(default_factory=NetworkSpec)
+    loss: LossName = "non_saturating"
+    batch_size: int = 64
+    steps: int = 2000
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    ema_decay: float = 0.999
+    seed: int = 0
+    precision: str = "auto"  # auto | fp32 | bf16
+    channels_last: bool | None = None  # None: where the device gains from it
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        values["network"] = NetworkSpec(**values["network"])
+        values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """`requested` if given, else cuda → mps → cpu."""
+    if requested:
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast where the hardware runs bf16 natively (CUDA with bf16, CPUs with AVX512-BF16/AMX)."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    return None
+
+
+@dataclass
+class StepMetrics:
+    step: int
+    loss_d: float
+    loss_g: float
+    d_real: float  # mean D(x): the discriminator's belief that real images are real
+    d_fake: float  # mean D(G(z)) before the generator's update
+    images_per_second: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+        device: torch.device | str = "cpu",
+    ):
+        network = config.network
+        if network.conditional and labels is None:
+            raise ValueError("a conditional model needs labels")
+        self.config = config
+        self.device = torch.device(device)
+        self.dtype = autocast_dtype(config.precision, self.device)
+        channels_last = config.channels_last
+        self.memory_format = (
+            torch.channels_last
+            if (channels_last if channels_last is not None else self.device.type == "cuda")
+            else torch.contiguous_format
+        )
+        self.images = self._place_images(images, network.image_size)
+        self.labels = (
+            torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
+            if network.conditional
+            else None
+        )
+
+        torch.manual_seed(config.seed)  # network initialisation
+        self.generator = Generator(network).to(self.device, memory_format=self.memory_format)
+        self.discriminator = Discriminator(network).to(self.device, memory_format=self.memory_format)
+        self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        fused = {"fused": True} if self.device.type == "cuda" else {}
+        self.optimizer_g = torch.optim.Adam(
+            self.generator.parameters(), lr=config.lr_g, betas=config.betas, **fused
+        )
+        self.optimizer_d = torch.optim.Adam(
+            self.discriminator.parameters(), lr=config.lr_d, betas=config.betas, **fused
+        )
+        self.rng = torch.Generator(device="cpu").manual_seed(config.seed)
+        self.step = 0
+
+    def _place_images(self, images: np.ndarray, size: int) -> torch.Tensor:
+        """Move the uint8 data set to the device once, resized to the model's size if it differs."""
+        tensor = torch.from_numpy(np.ascontiguousarray(images))
+        if tensor.shape[-1] != size:
+            resized = F.interpolate(tensor.float(), size=(size, size), mode="bilinear", antialias=True)
+            tensor = resized.round().clamp(0, 255).to(torch.uint8)
+        return tensor.to(self.device).contiguous(memory_format=self.memory_format)
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Real images in [-1, 1], their labels, and latents for the fakes — all from the saved RNG."""
+        batch = self.config.batch_size
+        indices = torch.randint(len(self.images), (batch,), generator=self.rng).to(self.device)
+        latents = torch.randn(batch, self.config.network.latent_dim, generator=self.rng).to(self.device)
+        real = self.images[indices].float().div_(127.5).sub_(1.0)
+        labels = self.labels[indices] if self.labels is not None else None
+        return real, labels, latents
+
+    def train_step(self) -> StepMetrics:
+        started = time.perf_counter()
+        loss_name = self.config.loss
+        real, labels, latents = self._next_batch()
+
+        # (1) Update D: push D(x) up and D(G(z)) down.
+        with self._autocast():
+            fake = self.generator(latents, labels)
+            real_logits = self.discriminator(real, labels)
+            fake_logits = self.discriminator(fake.detach(), labels)
+            loss_d = discriminator_loss(loss_name, real_logits, fake_logits)
+        self.optimizer_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.optimizer_d.step()
+
+        # (2) Update G: make D believe G(z) is real.
+        with self._autocast():
+            loss_g = generator_loss(loss_name, self.discriminator(fake, labels))
+        self.optimizer_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.optimizer_g.step()
+
+        # (3) Follow G with its exponential moving average, the weights used for sampling.
+        self._update_ema()
+        self.step += 1
+
+        values = torch.stack(
+            [loss_d.detach(), loss_g.detach(), real_logits.float().sigmoid().mean(), fake_logits.float().sigmoid().mean()]
+        ).tolist()
+        return StepMetrics(self.step, *values, images_per_second=self.config.batch_size / (time.perf_counter() - started))
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.config.ema_decay
+        ema_parameters = list(self.generator_ema.parameters())
+        torch._foreach_lerp_(ema_parameters, list(self.generator.parameters()), 1.0 - decay)
+        for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            ema_buffer.copy_(buffer)
+
+    def sample_grid(self) -> tuple[np.ndarray, int]:
+        """Images of the EMA generator for fixed latents (seeds 0, 1, …: the same at every step) and
+        the grid's column count: 8×8, or for conditional models one class per row, up to 10 rows."""
+        network = self.config.network
+        columns, rows, labels = 8, 8, None
+        if network.conditional:
+            rows = min(network.num_classes, 10)
+            labels = torch.arange(rows).repeat_interleave(columns)
+        latents = latents_for_seeds(range(rows * columns), network.latent_dim)
+        return generate(self.generator_ema, latents, labels), columns
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.as_dict(),
+            "step": self.step,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "generator_ema": self.generator_ema.state_dict(),
+            "optimizer_g": self.optimizer_g.state_dict(),
+            "optimizer_d": self.optimizer_d.state_dict(),
+            "rng": self.rng.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.generator_ema.load_state_dict(state["generator_ema"])
+        self.optimizer_g.load_state_dict(state["optimizer_g"])
+        self.optimizer_d.load_state_dict(state["optimizer_d"])
+        self.rng.set_state(state["rng"])
+        self.step = state["step"]
+
+
+def train(
+    trainer: Trainer,
+    *,
+    until_step: int,
+    on_step: Callable[[StepMetrics], None] = lambda metrics: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Run steps until `until_step`, calling `on_step` after each; True when it got there, False when
+    `should_stop` asked it to stop first (checked before every step)."""
+    while trainer.step < until_step:
+        if should_stop():
+            return False
+        on_step(trainer.train_step())
+    return True
+
+
+def load_generator(state: dict[str, Any], device: torch.device | str = "cpu", ema: bool = True) -> Generator:
+    """The generator of a checkpoint (EMA weights by default), in eval mode on `device`."""
+    config = TrainConfig.from_dict(state["config"])
+    generator = Generator(config.network)
+    generator.load_state_dict(state["generator_ema" if ema else "generator"])
+    return generator.to(device).eval().requires_grad_(False)
