@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Literal
 
 from models.atomic import atomic_write_bytes, atomic_write_text
-from models.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
+from models.checkpoints import load_checkpoint, save_checkpoint
 from models.imaging import grid_png
+from models.layout import checkpoint_steps, metrics_path, read_metrics, sample_path
 from models.training import StepMetrics, Trainer
 
 
@@ -36,15 +37,11 @@ class Schedule:
     keep_checkpoints: int = 3
 
 
-def sample_path(folder: Path, step: int) -> Path:
-    return folder / "samples" / f"step-{step:06d}.png"
-
-
 def resume_newest(trainer: Trainer, folder: Path) -> int:
     """Load the newest checkpoint into `trainer` if there is one; return the step it continues from."""
-    if list_checkpoints(folder / "checkpoints"):
-        trainer.load_state_dict(load_checkpoint(folder / "checkpoints", device=trainer.device))
-        _truncate_metrics(folder / "metrics.jsonl", after_step=trainer.step)
+    if checkpoint_steps(folder):
+        trainer.load_state_dict(load_checkpoint(folder, device=trainer.device))
+        _truncate_metrics(folder, after_step=trainer.step)
     return trainer.step
 
 
@@ -65,7 +62,7 @@ def run_training(
     while trainer.step < schedule.steps:
         if should_stop():
             if trainer.step != last_checkpoint:
-                save_checkpoint(folder / "checkpoints", trainer.step, trainer.state_dict(), schedule.keep_checkpoints)
+                save_checkpoint(folder, trainer.step, trainer.state_dict(), schedule.keep_checkpoints)
             return "stopped"
         metrics = trainer.train_step()
         if not (math.isfinite(metrics.loss_d) and math.isfinite(metrics.loss_g)):
@@ -74,21 +71,15 @@ def run_training(
             )
         step, final = trainer.step, trainer.step == schedule.steps
         if step % schedule.log_every == 0 or final or step == 1:
-            _append_metrics(folder / "metrics.jsonl", metrics)
+            _append_metrics(metrics_path(folder), metrics)
             on_log(metrics)
         if step % schedule.sample_every == 0 or final:
             images, columns = trainer.sample_grid()
             atomic_write_bytes(sample_path(folder, step), grid_png(images, columns))
         if step % schedule.checkpoint_every == 0 or final:
-            save_checkpoint(folder / "checkpoints", step, trainer.state_dict(), schedule.keep_checkpoints)
+            save_checkpoint(folder, step, trainer.state_dict(), schedule.keep_checkpoints)
             last_checkpoint = step
     return "completed"
-
-
-def read_metrics(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _append_metrics(path: Path, metrics: StepMetrics) -> None:
@@ -96,6 +87,6 @@ def _append_metrics(path: Path, metrics: StepMetrics) -> None:
         handle.write(json.dumps(metrics.as_dict()) + "\n")
 
 
-def _truncate_metrics(path: Path, after_step: int) -> None:
-    kept = [row for row in read_metrics(path) if row["step"] <= after_step]
-    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in kept))
+def _truncate_metrics(run: Path, after_step: int) -> None:
+    kept = [row for row in read_metrics(run) if row["step"] <= after_step]
+    atomic_write_text(metrics_path(run), "".join(json.dumps(row) + "\n" for row in kept))

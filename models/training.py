@@ -127,7 +127,7 @@ class Trainer:
 
     def _place_images(self, images: np.ndarray, size: int) -> torch.Tensor:
         """Move the uint8 data set to the device once, resized to the model's size if it differs."""
-        tensor = torch.from_numpy(np.ascontiguousarray(images))
+        tensor = torch.from_numpy(np.array(images))  # a private, writable copy (images may be a memory map)
         if tensor.shape[-1] != size:
             resized = F.interpolate(tensor.float(), size=(size, size), mode="bilinear", antialias=True)
             tensor = resized.round().clamp(0, 255).to(torch.uint8)

@@ -1,0 +1,55 @@
+"""What routes need, named as `Annotated` aliases so each route's signature says it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request
+from redis import Redis
+
+from app.queue_client import JobClient
+from workers.contract import ID_PATTERN
+from workers.settings import Settings, get_settings
+from workers.storage import DatasetManifest, ModelManifest, Storage
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_storage(settings: SettingsDep) -> Storage:
+    return Storage(settings.data_dir)
+
+
+def get_redis(request: Request) -> Redis:
+    return request.app.state.redis
+
+
+def get_job_client(request: Request, settings: SettingsDep) -> JobClient:
+    return JobClient(request.app.state.redis, request.app.state.redis_blocking, settings)
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+JobClientDep = Annotated[JobClient, Depends(get_job_client)]
+
+DatasetId = Annotated[str, Path(pattern=ID_PATTERN, description="A dataset id, e.g. `digits`.")]
+ModelId = Annotated[str, Path(pattern=ID_PATTERN, description="A model id, e.g. `m_1a2b3c4d5e6f`.")]
+TrainingJobId = Annotated[str, Path(pattern=r"^tj_[a-z0-9_-]{1,61}$", description="e.g. `tj_1a2b3c4d5e6f`.")]
+JobId = Annotated[str, Path(pattern=ID_PATTERN, description="A job id from a 202's `Location`.")]
+
+
+def get_dataset(dataset_id: DatasetId, storage: StorageDep) -> DatasetManifest:
+    manifest = storage.read_dataset(dataset_id)
+    if manifest is None:
+        raise HTTPException(404, f"dataset {dataset_id!r} not found")
+    return manifest
+
+
+def get_model(model_id: ModelId, storage: StorageDep) -> ModelManifest:
+    manifest = storage.read_model(model_id)
+    if manifest is None:
+        raise HTTPException(404, f"model {model_id!r} not found")
+    return manifest
+
+
+DatasetDep = Annotated[DatasetManifest, Depends(get_dataset)]
+ModelDep = Annotated[ModelManifest, Depends(get_model)]

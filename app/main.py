@@ -1,0 +1,54 @@
+"""The ganforge API: `uvicorn app.main:app`. This module only assembles the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from app.body_limit import BodySizeLimit
+from app.errors import install_error_handlers
+from app.routers import datasets, health, jobs, models, training_jobs
+from workers.datasets import ensure_builtin_datasets
+from workers.settings import get_settings
+from workers.storage import Storage
+
+DESCRIPTION = """
+Train GANs with one `curl` and generate from them over HTTP.
+
+Upload an archive of images (`POST /v1/datasets`, or use the built-in `digits`), start a training job
+(`POST /v1/training-jobs`), follow it (`GET /v1/training-jobs/{id}` or its `/events` stream), then
+generate (`POST /v1/models/{id}/generate`). Long work answers `202 Accepted` with a `Location`.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    timeout = settings.redis_timeout_seconds
+    app.state.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    app.state.redis_blocking = Redis.from_url(
+        settings.redis_url, socket_connect_timeout=timeout, socket_timeout=settings.sync_wait_seconds + timeout
+    )
+    app.state.redis_async = AsyncRedis.from_url(settings.redis_url, socket_connect_timeout=timeout)
+    ensure_builtin_datasets(Storage(settings.data_dir))
+    yield
+    app.state.redis.close()
+    app.state.redis_blocking.close()
+    await app.state.redis_async.aclose()
+
+
+def create_app() -> FastAPI:
+    app = FastAPIOffline(title="ganforge", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, upload_limit=get_settings().max_upload_bytes)
+    install_error_handlers(app)
+    for module in (health, datasets, training_jobs, models, jobs):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()

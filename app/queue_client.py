@@ -1,0 +1,81 @@
+"""Enqueueing jobs and waiting for their results, over RQ. Jobs are named by their dotted function
+name (workers.contract), so the API never imports job code or torch.
+
+Waiting does not poll: RQ writes each result to a Redis stream and `latest_result(timeout)` blocks on
+it (XREAD BLOCK). That blocking read needs its own connection with a read timeout longer than the wait.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse, Response
+from redis import Redis
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.results import Result
+
+from workers.contract import GENERATE_JOB, SAMPLING_QUEUE, TRAIN_JOB, TRAINING_QUEUE
+from workers.settings import Settings
+
+TRAINING_RESULT_TTL = 30 * 24 * 3600
+SAMPLING_JOB_TIMEOUT = 300
+
+
+def wants_async(prefer: str | None) -> bool:
+    """RFC 7240: `Prefer: respond-async` asks for 202 at once."""
+    return bool(prefer) and "respond-async" in {part.strip().lower() for part in prefer.split(",")}
+
+
+def accepted(job_id: str, location: str, status: str = "queued") -> JSONResponse:
+    return JSONResponse({"id": job_id, "status": status, "location": location}, 202, headers={"Location": location})
+
+
+class JobClient:
+    def __init__(self, redis: Redis, redis_blocking: Redis, settings: Settings):
+        self.redis = redis
+        self.redis_blocking = redis_blocking
+        self.settings = settings
+
+    def enqueue_training(self, model_id: str, job_id: str) -> Job:
+        queue = Queue(TRAINING_QUEUE, connection=self.redis)
+        return queue.enqueue(
+            TRAIN_JOB, model_id, job_id=job_id, job_timeout=-1,
+            result_ttl=TRAINING_RESULT_TTL, failure_ttl=TRAINING_RESULT_TTL,
+            description=f"train {model_id}",
+        )
+
+    def enqueue_generate(self, **arguments: Any) -> Job:
+        queue = Queue(SAMPLING_QUEUE, connection=self.redis_blocking)
+        return queue.enqueue(
+            GENERATE_JOB, kwargs=arguments, job_timeout=SAMPLING_JOB_TIMEOUT,
+            result_ttl=self.settings.result_ttl_seconds, failure_ttl=self.settings.result_ttl_seconds,
+            ttl=self.settings.result_ttl_seconds,
+        )
+
+    def fetch(self, job_id: str) -> Job | None:
+        try:
+            return Job.fetch(job_id, connection=self.redis)
+        except NoSuchJobError:
+            return None
+
+    def answer(self, job: Job, prefer: str | None, render: Callable[[Any], Response]) -> Response:
+        """The job's rendered result if it finishes within the configured wait, else 202 → the job."""
+        location = f"/v1/jobs/{job.id}"
+        if wants_async(prefer):
+            return accepted(job.id, location)
+        result = job.latest_result(timeout=math.ceil(self.settings.sync_wait_seconds))
+        if result is None:
+            return accepted(job.id, location, status="started")
+        return render_result(result, render)
+
+
+def render_result(result: Result, render: Callable[[Any], Response]) -> Response:
+    if result.type == Result.Type.SUCCESSFUL:
+        return render(result.return_value)
+    last_line = (result.exc_string or "unknown error").strip().splitlines()[-1]
+    raise HTTPException(500, f"the job failed: {last_line}")

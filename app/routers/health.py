@@ -1,0 +1,44 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import tempfile
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+
+from app.dependencies import RedisDep, StorageDep
+from app.schemas import Health, Readiness
+from workers.contract import QUEUES
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The API process is alive")
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", summary="Redis reachable, a worker on each queue, storage writable", response_model=Readiness)
+def readyz(redis: RedisDep, storage: StorageDep) -> JSONResponse:
+    """200 when ready, else 503 with the same body saying what is missing."""
+    workers = {name: 0 for name in QUEUES}
+    try:
+        redis.ping()
+        redis_state = "ok"
+        for name in QUEUES:
+            workers[name] = Worker.count(connection=redis, queue=Queue(name, connection=redis))
+    except RedisError as error:
+        redis_state = f"unreachable: {error}"
+    try:
+        storage.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=storage.root, prefix=".readyz-"):
+            pass
+        storage_state = "ok"
+    except OSError as error:
+        storage_state = f"not writable: {error}"
+    ready = redis_state == "ok" and storage_state == "ok" and all(workers.values())
+    body = Readiness(ready=ready, redis=redis_state, workers=workers, storage=storage_state)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -1,0 +1,63 @@
+"""Any job by id: its status and progress, and its result once finished."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse, Response
+from rq.job import Job
+from rq.results import Result
+
+from app.dependencies import JobClientDep, JobId, RedisDep
+from app.queue_client import render_result
+from app.routers.models import render_images
+from app.schemas import JobStatus
+from workers.contract import GENERATE_JOB, TRAIN_JOB
+from workers.progress import read_progress
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+KINDS = {GENERATE_JOB: "generate", TRAIN_JOB: "training"}
+
+
+def _job(jobs: JobClientDep, job_id: str) -> Job:
+    job = jobs.fetch(job_id)
+    if job is None:
+        raise HTTPException(404, f"job {job_id!r} not found (finished results are kept for a limited time)")
+    return job
+
+
+@router.get("/{job_id}", summary="A job's status, progress, and where its result is")
+def get_job(job_id: JobId, jobs: JobClientDep, redis: RedisDep) -> JobStatus:
+    job = _job(jobs, job_id)
+    status = job.get_status()
+    result = job.latest_result() if status in ("finished", "failed") else None
+    error = None
+    if result is not None and result.type != Result.Type.SUCCESSFUL:
+        error = (result.exc_string or "failed").strip().splitlines()[-1]
+    return JobStatus(
+        id=job.id,
+        kind=KINDS.get(job.func_name, job.func_name),
+        status=status,
+        enqueued_at=job.enqueued_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+        progress=read_progress(redis, job.id),
+        error=error,
+        result_url=f"/v1/jobs/{job.id}/result" if status == "finished" else None,
+    )
+
+
+@router.get(
+    "/{job_id}/result",
+    summary="A finished job's result, as the original request would have answered",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "application/json": {}}}},
+)
+def get_job_result(job_id: JobId, jobs: JobClientDep) -> Response:
+    job = _job(jobs, job_id)
+    result = job.latest_result()
+    if result is None:
+        raise HTTPException(409, f"job {job_id!r} has not finished (status: {job.get_status()})")
+    if job.func_name == GENERATE_JOB:
+        return render_result(result, lambda value: render_images(job.kwargs["model_id"], value))
+    return render_result(result, JSONResponse)

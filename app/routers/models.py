@@ -1,0 +1,187 @@
+"""Models: the registry of trained generators, their progress pictures and checkpoints, and generation."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from app.dependencies import JobClientDep, ModelDep, StorageDep
+from app.errors import field_error
+from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, GeneratedImages, Model, ModelList
+from models.layout import read_metrics
+from models.plots import loss_curve_png
+from workers.contract import MAX_SEED, GenerateRequest
+from workers.storage import ModelManifest, Storage
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+PreferHeader = Annotated[
+    str | None, Header(description="`respond-async`: answer 202 at once instead of waiting for the result.")
+]
+
+
+def to_response(manifest: ModelManifest, storage: Storage) -> Model:
+    metrics = read_metrics(storage.model_dir(manifest.id))
+    return Model(
+        id=manifest.id,
+        name=manifest.name,
+        status=manifest.status,
+        created_at=manifest.created_at,
+        dataset_id=manifest.dataset_id,
+        image_size=manifest.image_size,
+        channels=manifest.channels,
+        latent_dim=manifest.spec.latent_dim,
+        conditional=manifest.conditional,
+        labels=manifest.classes,
+        checkpoints=storage.checkpoint_steps(manifest.id),
+        samples=storage.sample_steps(manifest.id),
+        latest_metrics=metrics[-1] if metrics else None,
+        training_job_id=manifest.training_job_id,
+        spec=manifest.spec,
+        links={
+            "self": f"/v1/models/{manifest.id}",
+            "training_job": f"/v1/training-jobs/{manifest.training_job_id}",
+            "generate": f"/v1/models/{manifest.id}/generate",
+            "losses": f"/v1/models/{manifest.id}/losses.png",
+        },
+    )
+
+
+@router.get("", summary="List models")
+def list_models(storage: StorageDep) -> ModelList:
+    return ModelList(models=[to_response(manifest, storage) for manifest in storage.list_models()])
+
+
+@router.get("/{model_id}", summary="A model's spec, labels, checkpoints and latest figures")
+def get_model(model: ModelDep, storage: StorageDep) -> Model:
+    return to_response(model, storage)
+
+
+@router.delete("/{model_id}", status_code=204, summary="Delete a model and its files")
+def delete_model(model: ModelDep, storage: StorageDep) -> None:
+    """Refused (409) while its training job is queued or running: cancel it first."""
+    if model.status in ("queued", "running"):
+        raise HTTPException(409, f"model {model.id!r} is still training; cancel {model.training_job_id} first")
+    storage.delete_tree(storage.model_dir(model.id))
+
+
+@router.get(
+    "/{model_id}/samples/{step}.png",
+    summary="The progress grid at a step (fixed latents)",
+    response_class=Response,
+    responses=PNG_RESPONSE,
+)
+def sample_grid(model: ModelDep, step: int, storage: StorageDep) -> FileResponse:
+    path = storage.sample_file(model.id, step)
+    if not path.is_file():
+        raise HTTPException(404, f"model {model.id!r} has no sample grid at step {step}")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.get("/{model_id}/losses.png", summary="Loss curves so far", response_class=Response, responses=PNG_RESPONSE)
+def loss_curves(model: ModelDep, storage: StorageDep) -> Response:
+    return Response(loss_curve_png(read_metrics(storage.model_dir(model.id))), media_type="image/png")
+
+
+@router.get(
+    "/{model_id}/checkpoints/{step}",
+    summary="Download a checkpoint (torch.save of G, D, G-EMA, optimisers, step, RNG)",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The checkpoint file."}},
+)
+def download_checkpoint(model: ModelDep, step: int, storage: StorageDep) -> FileResponse:
+    path = storage.checkpoint_file(model.id, step)
+    if not path.is_file():
+        raise HTTPException(404, f"model {model.id!r} has no checkpoint at step {step}")
+    return FileResponse(path, media_type="application/octet-stream", filename=f"{model.id}-{path.name}")
+
+
+@router.post(
+    "/{model_id}/generate",
+    summary="Generate images (PNG, a grid when n > 1, or JSON with base64 PNGs)",
+    response_class=Response,
+    responses={
+        **PNG_RESPONSE,
+        200: {
+            "content": {
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": GeneratedImages.model_json_schema()},
+            },
+            "description": "`format: png` gives one PNG; `format: json` gives base64 PNGs with their seeds.",
+        },
+        **ACCEPTED_RESPONSE,
+    },
+)
+def generate(
+    model: ModelDep, request: GenerateRequest, storage: StorageDep, jobs: JobClientDep, prefer: PreferHeader = None
+) -> Response:
+    """Runs on the sampling queue. Waits for the images up to a bound (GANFORGE_SYNC_WAIT_SECONDS), then
+    answers 202 with `Location: /v1/jobs/{id}`. Response headers `X-Seeds` and `X-Checkpoint` say what
+    was used."""
+    job = jobs.enqueue_generate(
+        model_id=model.id,
+        seeds=_seeds(request),
+        labels=_labels(model, request),
+        truncation=request.truncation,
+        checkpoint=_checkpoint(model, request.checkpoint, storage),
+        format=request.format,
+    )
+    return jobs.answer(job, prefer, render=lambda result: render_images(model.id, result))
+
+
+def _seeds(request: GenerateRequest) -> list[int]:
+    if request.seeds is not None:
+        return request.seeds
+    first = request.seed if request.seed is not None else secrets.randbelow(2**31)
+    if first + request.count - 1 > MAX_SEED:
+        raise field_error("body", "seed", f"seed + n − 1 must stay ≤ {MAX_SEED}")
+    return list(range(first, first + request.count))
+
+
+def _labels(model: ModelManifest, request: GenerateRequest) -> list[str] | None:
+    """Each image's class. A conditional model with no label given cycles through its classes."""
+    asked = request.labels or ([request.label] * request.count if request.label is not None else None)
+    if not model.conditional:
+        if asked is not None:
+            field = "labels" if request.labels else "label"
+            raise field_error("body", field, f"model {model.id!r} is unconditional: it takes no label")
+        return None
+    if asked is None:
+        return [model.classes[index % len(model.classes)] for index in range(request.count)]
+    unknown = sorted(set(asked) - set(model.classes))
+    if unknown:
+        field = "labels" if request.labels else "label"
+        raise field_error("body", field, f"unknown label {unknown[0]!r}; this model's labels are {model.classes}")
+    return asked
+
+
+def _checkpoint(model: ModelManifest, step: int | None, storage: Storage) -> int:
+    steps = storage.checkpoint_steps(model.id)
+    if not steps:
+        raise HTTPException(409, f"model {model.id!r} has no checkpoint yet (status: {model.status})")
+    if step is None:
+        return steps[-1]
+    if step not in steps:
+        raise HTTPException(404, f"model {model.id!r} has no checkpoint at step {step}; it has {steps}")
+    return step
+
+
+def render_images(model_id: str, result: dict[str, Any]) -> Response:
+    """A generate job's result as the HTTP answer: one PNG, or JSON with base64 PNGs."""
+    headers = {"X-Seeds": ",".join(map(str, result["seeds"])), "X-Checkpoint": str(result["checkpoint"])}
+    if "png" in result:
+        return Response(result["png"], media_type="image/png", headers=headers)
+    labels = result["labels"] or [None] * len(result["seeds"])
+    body = GeneratedImages(
+        model_id=model_id,
+        checkpoint=result["checkpoint"],
+        images=[
+            {"seed": seed, "label": label, "png_base64": base64.b64encode(png).decode()}
+            for seed, label, png in zip(result["seeds"], labels, result["pngs"], strict=True)
+        ],
+    )
+    return JSONResponse(body.model_dump(mode="json"), headers=headers)

@@ -1,0 +1,201 @@
+"""Training jobs: start one, follow it (JSON or server-sent events), cancel it, resume it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from redis import Redis
+
+from app.dependencies import JobClientDep, RedisDep, StorageDep, TrainingJobId
+from app.errors import field_error
+from app.schemas import LiveProgress, TrainingJob, TrainingJobList
+from workers.contract import TrainingSpec
+from workers.progress import clear_cancel, events_channel, read_progress, request_cancel
+from workers.storage import FINISHED_STATUSES, ModelManifest, Storage, model_id_for, new_id, training_job_id_for, utc_now
+
+router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+KEEPALIVE_SECONDS = 15
+
+
+def to_response(manifest: ModelManifest, storage: Storage, redis: Redis) -> TrainingJob:
+    return _combine(manifest, storage, read_progress(redis, manifest.training_job_id))
+
+
+def _combine(manifest: ModelManifest, storage: Storage, progress: dict | None) -> TrainingJob:
+    """The manifest on disk says what the job is and how it ended; Redis holds its live progress."""
+    checkpoints = storage.checkpoint_steps(manifest.id)
+    live = LiveProgress.model_validate(progress) if progress else None
+    step = live.step if live else (checkpoints[-1] if checkpoints else 0)
+    job_id = manifest.training_job_id
+    samples = storage.sample_steps(manifest.id)
+    return TrainingJob(
+        **(live.model_dump() if live else {}) | {"step": step, "steps": manifest.spec.steps},
+        id=job_id,
+        model_id=manifest.id,
+        name=manifest.name,
+        status=manifest.status,
+        error=manifest.error,
+        created_at=manifest.created_at,
+        started_at=manifest.started_at,
+        finished_at=manifest.finished_at,
+        device=manifest.device,
+        checkpoint_steps=checkpoints,
+        spec=manifest.spec,
+        links={
+            "self": f"/v1/training-jobs/{job_id}",
+            "events": f"/v1/training-jobs/{job_id}/events",
+            "model": f"/v1/models/{manifest.id}",
+            "latest_sample": f"/v1/models/{manifest.id}/samples/{samples[-1]}.png" if samples else "",
+        },
+    )
+
+
+def get_training_model(training_job_id: TrainingJobId, storage: StorageDep) -> ModelManifest:
+    manifest = storage.read_model(model_id_for(training_job_id))
+    if manifest is None:
+        raise HTTPException(404, f"training job {training_job_id!r} not found")
+    return manifest
+
+
+TrainingModelDep = Annotated[ModelManifest, Depends(get_training_model)]
+
+
+@router.post("", status_code=202, summary="Start training a model", response_model=TrainingJob)
+def start_training(
+    spec: TrainingSpec,
+    storage: StorageDep,
+    redis: RedisDep,
+    jobs: JobClientDep,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=200, description="Retries with the same key create one job.")
+    ] = None,
+) -> JSONResponse:
+    """Answers 202 with the job; `Location` is where to follow it. The model id is in `model_id`."""
+    dataset = storage.read_dataset(spec.dataset_id)
+    if dataset is None:
+        raise HTTPException(404, f"dataset {spec.dataset_id!r} not found")
+    if spec.conditional and not dataset.classes:
+        raise field_error("body", "conditional", f"dataset {dataset.id!r} has no labels to condition on")
+
+    model_id = new_id("m")
+    if idempotency_key:
+        key = f"ganforge:idempotency:{idempotency_key}"
+        if not redis.set(key, model_id, nx=True, ex=IDEMPOTENCY_TTL_SECONDS):
+            return _existing_for_key(redis.get(key).decode(), spec, storage, redis)
+
+    manifest = ModelManifest(
+        id=model_id,
+        name=spec.name or f"{dataset.name} {spec.image_size or dataset.image_size}px",
+        training_job_id=training_job_id_for(model_id),
+        created_at=utc_now(),
+        spec=spec,
+        dataset_id=dataset.id,
+        image_size=spec.image_size or dataset.image_size,
+        channels=dataset.channels,
+        classes=dataset.classes if spec.conditional else [],
+    )
+    storage.write_model(manifest)
+    jobs.enqueue_training(model_id, manifest.training_job_id)
+    return _accepted(to_response(manifest, storage, redis))
+
+
+def _existing_for_key(model_id: str, spec: TrainingSpec, storage: Storage, redis: Redis) -> JSONResponse:
+    manifest = storage.read_model(model_id)
+    if manifest is None:
+        raise HTTPException(409, "a request with this Idempotency-Key is still being created; retry shortly")
+    if manifest.spec != spec:
+        raise HTTPException(422, "this Idempotency-Key was used with a different training spec")
+    return _accepted(to_response(manifest, storage, redis))
+
+
+def _accepted(job: TrainingJob) -> JSONResponse:
+    return JSONResponse(job.model_dump(mode="json"), 202, headers={"Location": job.links["self"]})
+
+
+@router.get("", summary="List training jobs")
+def list_training_jobs(storage: StorageDep, redis: RedisDep) -> TrainingJobList:
+    manifests = storage.list_models()
+    progress = redis.mget([f"ganforge:progress:{m.training_job_id}" for m in manifests]) if manifests else []
+    return TrainingJobList(
+        training_jobs=[
+            _combine(manifest, storage, json.loads(snapshot) if snapshot else None)
+            for manifest, snapshot in zip(manifests, progress, strict=True)
+        ]
+    )
+
+
+@router.get("/{training_job_id}", summary="Status, step, images/s, ETA and the latest losses")
+def get_training_job(manifest: TrainingModelDep, storage: StorageDep, redis: RedisDep) -> TrainingJob:
+    return to_response(manifest, storage, redis)
+
+
+@router.get(
+    "/{training_job_id}/events",
+    summary="Progress as server-sent events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`data:` lines of progress JSON."}},
+)
+async def training_events(manifest: TrainingModelDep, request: Request) -> StreamingResponse:
+    """One `progress` event now, then one per logging step, until the job finishes."""
+    return StreamingResponse(
+        _event_stream(request, manifest), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+async def _event_stream(request: Request, manifest: ModelManifest) -> AsyncIterator[str]:
+    redis = request.app.state.redis_async
+    job_id = manifest.training_job_id
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(events_channel(job_id))
+        snapshot = await redis.get(f"ganforge:progress:{job_id}")
+        current = json.loads(snapshot) if snapshot else {"status": manifest.status, "step": 0}
+        yield f"event: progress\ndata: {json.dumps(current)}\n\n"
+        if current.get("status") in FINISHED_STATUSES:
+            return
+        while not await request.is_disconnected():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS)
+            if message is None:
+                yield ": keep-alive\n\n"
+                continue
+            data = message["data"].decode()
+            yield f"event: progress\ndata: {data}\n\n"
+            if json.loads(data).get("status") in FINISHED_STATUSES:
+                return
+            await asyncio.sleep(0)
+
+
+@router.post("/{training_job_id}/cancel", status_code=202, summary="Stop with a checkpoint")
+def cancel_training(manifest: TrainingModelDep, storage: StorageDep, redis: RedisDep, jobs: JobClientDep) -> TrainingJob:
+    """The worker saves a checkpoint at the current step and stops; `resume` continues from it."""
+    if manifest.status in FINISHED_STATUSES:
+        raise HTTPException(409, f"training job {manifest.training_job_id!r} is already {manifest.status}")
+    request_cancel(redis, manifest.training_job_id)
+    job = jobs.fetch(manifest.training_job_id)
+    if job is not None and job.get_status() == "queued":
+        job.cancel()
+        manifest = storage.update_model(manifest.id, status="canceled", finished_at=utc_now())
+    return to_response(manifest, storage, redis)
+
+
+@router.post("/{training_job_id}/resume", status_code=202, summary="Continue from the newest checkpoint")
+def resume_training(
+    manifest: TrainingModelDep, storage: StorageDep, redis: RedisDep, jobs: JobClientDep
+) -> JSONResponse:
+    """For a canceled or failed job: continues at the newest checkpoint's step, with the same random
+    stream, so it ends as an unbroken run would."""
+    if manifest.status not in ("canceled", "failed"):
+        raise HTTPException(409, f"only a canceled or failed job can be resumed; this one is {manifest.status}")
+    clear_cancel(redis, manifest.training_job_id)
+    old = jobs.fetch(manifest.training_job_id)
+    if old is not None:
+        old.delete()
+    manifest = storage.update_model(manifest.id, status="queued", error=None, finished_at=None)
+    jobs.enqueue_training(manifest.id, manifest.training_job_id)
+    return _accepted(to_response(manifest, storage, redis))

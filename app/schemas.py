@@ -1,0 +1,133 @@
+"""Response bodies. Request bodies that the workers share live in workers.contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from workers.contract import TrainingSpec
+from workers.storage import SkippedFileRecord, TrainingStatus
+
+PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}, "description": "A PNG."}
+}
+
+
+class Accepted(BaseModel):
+    id: str
+    status: str
+    location: str = Field(description="Where to follow the job: `GET` it.")
+
+
+ACCEPTED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    202: {"model": Accepted, "description": "Still running: follow `Location`."}
+}
+
+
+class Dataset(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    count: int = Field(description="Usable images.")
+    image_size: int
+    channels: int
+    labels: str = Field(description="How labels were read: none, folders, csv or builtin.")
+    classes: list[str]
+    class_counts: dict[str, int]
+    skipped: list[SkippedFileRecord] = Field(description="Files not used, each with the reason.")
+    preview_url: str
+
+
+class DatasetList(BaseModel):
+    datasets: list[Dataset]
+
+
+class LiveProgress(BaseModel):
+    step: int
+    steps: int
+    images_per_second: float | None = None
+    eta_seconds: float | None = None
+    loss_d: float | None = None
+    loss_g: float | None = None
+    d_real: float | None = Field(None, description="Mean D(x) on real images.")
+    d_fake: float | None = Field(None, description="Mean D(G(z)) before G's update.")
+    updated_at: datetime | None = None
+
+
+class TrainingJob(LiveProgress):
+    id: str
+    model_id: str
+    name: str
+    status: TrainingStatus
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    device: str | None = None
+    checkpoint_steps: list[int]
+    spec: TrainingSpec
+    links: dict[str, str]
+
+
+class TrainingJobList(BaseModel):
+    training_jobs: list[TrainingJob]
+
+
+class Model(BaseModel):
+    id: str
+    name: str
+    status: TrainingStatus
+    created_at: datetime
+    dataset_id: str
+    image_size: int
+    channels: int
+    latent_dim: int
+    conditional: bool
+    labels: list[str] = Field(description="Class names, in the order the model indexes them.")
+    checkpoints: list[int] = Field(description="Steps with a checkpoint; generate uses the newest.")
+    samples: list[int] = Field(description="Steps with a progress grid at samples/{step}.png.")
+    latest_metrics: dict[str, float] | None = None
+    training_job_id: str
+    spec: TrainingSpec
+    links: dict[str, str]
+
+
+class ModelList(BaseModel):
+    models: list[Model]
+
+
+class GeneratedImage(BaseModel):
+    seed: int
+    label: str | None = None
+    png_base64: str
+
+
+class GeneratedImages(BaseModel):
+    model_id: str
+    checkpoint: int
+    images: list[GeneratedImage]
+
+
+class JobStatus(BaseModel):
+    id: str
+    kind: str = Field(description="training, generate, …")
+    status: str = Field(description="queued, started, finished, failed, canceled, …")
+    enqueued_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    progress: dict[str, Any] | None = None
+    error: str | None = None
+    result_url: str | None = Field(None, description="Where the result is, once finished.")
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    redis: str
+    workers: dict[str, int] = Field(description="Live workers serving each queue.")
+    storage: str

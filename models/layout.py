@@ -1,0 +1,45 @@
+"""File names inside a training run's folder. No torch here: the API lists these files too."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+STEP_FILE = re.compile(r"^step-(\d{6,})\.(pt|png)$")
+
+
+def checkpoint_path(run: Path, step: int) -> Path:
+    return run / "checkpoints" / f"step-{step:06d}.pt"
+
+
+def sample_path(run: Path, step: int) -> Path:
+    return run / "samples" / f"step-{step:06d}.png"
+
+
+def metrics_path(run: Path) -> Path:
+    return run / "metrics.jsonl"
+
+
+def _steps(folder: Path, extension: str) -> list[int]:
+    if not folder.is_dir():
+        return []
+    matches = (STEP_FILE.match(entry.name) for entry in folder.iterdir())
+    return sorted(int(match.group(1)) for match in matches if match and match.group(2) == extension)
+
+
+def checkpoint_steps(run: Path) -> list[int]:
+    """Steps of the run's checkpoints, oldest first."""
+    return _steps(run / "checkpoints", "pt")
+
+
+def sample_steps(run: Path) -> list[int]:
+    return _steps(run / "samples", "png")
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """The rows of metrics.jsonl, oldest first."""
+    path = metrics_path(run)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

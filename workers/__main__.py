@@ -1,0 +1,40 @@
+"""`python -m workers --queues training` (or sampling, or both): one long-lived worker process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from redis import Redis
+
+from workers.contract import QUEUES
+from workers.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
+    parser.add_argument(
+        "--queues", nargs="+", choices=QUEUES, default=list(QUEUES), help="queues to serve, in priority order"
+    )
+    parser.add_argument("--device", help="cuda, cuda:1, mps or cpu (default: GANFORGE_DEVICE, else the best)")
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--name", help="worker name (default: host and pid)")
+    args = parser.parse_args(argv)
+    if args.device:
+        os.environ["GANFORGE_DEVICE"] = args.device
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from workers.runtime import current_runtime  # imports torch: after argument parsing, for a fast --help
+    from workers.worker import InProcessWorker
+
+    runtime = current_runtime()
+    logging.getLogger("ganforge.worker").info(
+        "serving %s on %s, data in %s", ",".join(args.queues), runtime.device, runtime.settings.data_dir
+    )
+    worker = InProcessWorker(args.queues, connection=Redis.from_url(get_settings().redis_url), name=args.name)
+    worker.work(burst=args.burst, logging_level="INFO")
+
+
+if __name__ == "__main__":
+    main()

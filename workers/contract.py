@@ -1,0 +1,125 @@
+"""The job contract shared by the API and the workers: queue names, job functions, payloads.
+
+The API enqueues jobs by their dotted function name, so it never imports the job code (or torch).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+TRAINING_QUEUE = "training"
+SAMPLING_QUEUE = "sampling"
+QUEUES = (TRAINING_QUEUE, SAMPLING_QUEUE)
+
+TRAIN_JOB = "workers.jobs.train_model"
+GENERATE_JOB = "workers.jobs.generate_images"
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+ResourceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+MAX_SEED = 2**63 - 1
+MAX_IMAGES = 256
+
+
+class StrictModel(BaseModel):
+    """Request bodies reject unknown fields, so a typo is an error rather than a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+def _label_as_text(value: object) -> object:
+    """Labels are class names; accept `3` for the class named "3"."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class TrainingSpec(StrictModel):
+    """What to train. Every field but `dataset_id` has a default."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "dataset_id": "digits",
+                    "name": "digits-cgan",
+                    "conditional": True,
+                    "image_size": 32,
+                    "steps": 2000,
+                }
+            ]
+        },
+    )
+
+    dataset_id: ResourceId = Field(description="A dataset id from `GET /v1/datasets`; `digits` is built in.")
+    name: str = Field("", max_length=100, description="A name for the model.")
+    conditional: bool = Field(False, description="Condition G and D on the dataset's labels.")
+    image_size: Literal[32, 64, 128] | None = Field(None, description="Default: the dataset's image size.")
+    latent_dim: int = Field(100, ge=2, le=1024)
+    base_channels: int = Field(64, ge=4, le=512, description="Width of the narrowest layer.")
+    loss: Literal["non_saturating", "hinge"] = "non_saturating"
+    spectral_norm: bool = Field(False, description="Spectral normalisation in D (replaces its BatchNorm).")
+    batch_size: int = Field(64, ge=2, le=4096)
+    steps: int = Field(2000, gt=0, le=10_000_000)
+    lr_g: float = Field(2e-4, gt=0, le=1)
+    lr_d: float = Field(2e-4, gt=0, le=1)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.5, 0.999)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 where the device gains.")
+    checkpoint_every: int = Field(500, gt=0)
+    sample_every: int = Field(250, gt=0)
+    log_every: int = Field(10, gt=0)
+    keep_checkpoints: int = Field(3, ge=1, le=1000)
+
+
+class GenerateRequest(StrictModel):
+    """Images from a model. One seed gives the same latent on any machine; `n` images from `seed` use
+    seeds seed, seed+1, …, seed+n−1."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"n": 16, "seed": 7, "truncation": 1.0, "label": "3", "format": "png"}]},
+    )
+
+    n: int | None = Field(None, ge=1, le=MAX_IMAGES, description="Number of images (default 1, or len(seeds)).")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="First seed; random when neither is given.")
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = Field(
+        None, min_length=1, max_length=MAX_IMAGES, description="One seed per image, instead of `seed`."
+    )
+    truncation: float = Field(1.0, gt=0, le=1, description="ψ: latents are scaled by it toward the mean.")
+    label: Label | None = Field(None, description="Class of every image (conditional models).")
+    labels: list[Label] | None = Field(
+        None, min_length=1, max_length=MAX_IMAGES, description="One class per image (conditional models)."
+    )
+    checkpoint: int | None = Field(None, ge=0, description="Checkpoint step; default the newest.")
+    format: Literal["png", "json"] = Field("png", description="png: one image or a grid; json: base64 PNGs.")
+
+    _labels_as_text = field_validator("label", mode="before")(_label_as_text)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _each_label_as_text(cls, value: object) -> object:
+        return [_label_as_text(item) for item in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GenerateRequest:
+        if self.seed is not None and self.seeds is not None:
+            raise ValueError("give `seed` or `seeds`, not both")
+        if self.label is not None and self.labels is not None:
+            raise ValueError("give `label` or `labels`, not both")
+        count = self.count
+        if self.seeds is not None and len(self.seeds) != count:
+            raise ValueError(f"`seeds` has {len(self.seeds)} entries but n is {count}")
+        if self.labels is not None and len(self.labels) != count:
+            raise ValueError(f"`labels` has {len(self.labels)} entries but n is {count}")
+        return self
+
+    @property
+    def count(self) -> int:
+        if self.n is not None:
+            return self.n
+        return len(self.seeds or self.labels or [None])

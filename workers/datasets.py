@@ -1,0 +1,68 @@
+"""Datasets as the service keeps them: ingest an uploaded archive into `datasets/{id}/`, and the
+built-in `digits` set. No torch: the API calls this.
+
+A dataset is built in a hidden folder and renamed into place in one step, so a failed or interrupted
+ingest leaves nothing under a dataset id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from pathlib import Path
+
+from models.atomic import atomic_write_bytes
+from models.datasets import IngestLimits, LabelMode, PackedDataset, builtin_digits, ingest_archive, preview_png, write_packed
+from workers.storage import DatasetManifest, SkippedFileRecord, Storage, new_id, utc_now
+
+BUILTIN_DIGITS_ID = "digits"
+PREVIEW_FILE = "preview.png"
+
+
+def ingest_upload(
+    storage: Storage,
+    archive: Path,
+    *,
+    name: str,
+    image_size: int,
+    channels: int,
+    labels: LabelMode,
+    limits: IngestLimits,
+) -> DatasetManifest:
+    """Decode and pack the archive's images; raises models.datasets.DatasetError when it is unusable."""
+    packed = ingest_archive(archive, image_size=image_size, channels=channels, labels=labels, limits=limits)
+    return _store(storage, new_id("ds"), name or archive.name, labels, packed)
+
+
+def ensure_builtin_datasets(storage: Storage) -> None:
+    """Create `digits` (scikit-learn's labelled 8×8 digits, upsampled to 32 px) if it is missing."""
+    if storage.read_dataset(BUILTIN_DIGITS_ID) is None:
+        _store(storage, BUILTIN_DIGITS_ID, "scikit-learn digits (built in)", "builtin", builtin_digits(32))
+
+
+def _store(storage: Storage, dataset_id: str, name: str, labels: str, packed: PackedDataset) -> DatasetManifest:
+    counts = Counter(packed.labels.tolist()) if packed.labels is not None else Counter()
+    manifest = DatasetManifest(
+        id=dataset_id,
+        name=name,
+        created_at=utc_now(),
+        count=len(packed.images),
+        image_size=packed.images.shape[-1],
+        channels=packed.images.shape[1],
+        labels=labels,
+        classes=packed.classes,
+        class_counts={label: counts[index] for index, label in enumerate(packed.classes)},
+        skipped=[SkippedFileRecord(path=item.path, reason=item.reason) for item in packed.skipped],
+    )
+    final = storage.dataset_dir(dataset_id)
+    staging = final.with_name(f".incoming-{dataset_id}-{secrets.token_hex(4)}")
+    staging.mkdir(parents=True)
+    try:
+        write_packed(packed, staging)
+        atomic_write_bytes(staging / PREVIEW_FILE, preview_png(packed.images))
+        atomic_write_bytes(staging / "manifest.json", manifest.model_dump_json(indent=2).encode())
+        staging.rename(final)
+    except BaseException:
+        storage.delete_tree(staging)
+        raise
+    return manifest

@@ -1,0 +1,167 @@
+"""RQ job functions: plain functions that the API enqueues by name (see workers.contract)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from models.datasets import read_images
+from models.imaging import grid_png, png_bytes
+from models.networks import NetworkSpec
+from models.run import Schedule, TrainingDiverged, resume_newest, run_training
+from models.sampling import generate, latents_for_seeds
+from models.training import StepMetrics, TrainConfig, Trainer
+from workers.progress import cancel_requested, publish_progress
+from workers.runtime import Runtime, current_runtime
+from workers.storage import ModelManifest, utc_now
+
+CANCEL_CHECK_SECONDS = 0.5
+
+
+def train_model(model_id: str) -> dict[str, Any]:
+    """Train (or resume) the model `model_id` as its manifest describes, until done or cancelled."""
+    runtime = current_runtime()
+    storage = runtime.storage
+    manifest = storage.read_model(model_id)
+    if manifest is None:
+        raise FileNotFoundError(f"model {model_id} does not exist")
+    run_dir = storage.model_dir(model_id)
+    progress = TrainingProgress(runtime, manifest)
+    try:
+        trainer = _build_trainer(runtime, manifest)
+        resume_newest(trainer, run_dir)
+        manifest = storage.update_model(
+            model_id, status="running", started_at=utc_now(), finished_at=None, error=None,
+            device=str(runtime.device),
+        )
+        progress.publish("running", trainer.step)
+        outcome = run_training(
+            trainer,
+            run_dir,
+            _schedule(manifest),
+            on_log=progress.on_log,
+            should_stop=progress.cancel_requested,
+        )
+    except Exception as error:
+        reason = str(error) if isinstance(error, TrainingDiverged) else f"{type(error).__name__}: {error}"
+        storage.update_model(model_id, status="failed", error=reason, finished_at=utc_now())
+        progress.publish("failed", progress.step, error=reason)
+        raise
+    status = "completed" if outcome == "completed" else "canceled"
+    storage.update_model(model_id, status=status, finished_at=utc_now())
+    progress.publish(status, trainer.step)
+    return {"model_id": model_id, "status": status, "step": trainer.step}
+
+
+def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:
+    spec = manifest.spec
+    images, labels = read_images(runtime.storage.dataset_dir(spec.dataset_id))
+    network = NetworkSpec(
+        image_size=manifest.image_size,
+        channels=manifest.channels,
+        latent_dim=spec.latent_dim,
+        base_channels=spec.base_channels,
+        num_classes=len(manifest.classes) if spec.conditional else 0,
+        spectral_norm=spec.spectral_norm,
+    )
+    config = TrainConfig(
+        network=network,
+        loss=spec.loss,
+        batch_size=spec.batch_size,
+        steps=spec.steps,
+        lr_g=spec.lr_g,
+        lr_d=spec.lr_d,
+        betas=spec.betas,
+        ema_decay=spec.ema_decay,
+        seed=spec.seed,
+        precision=spec.precision,
+    )
+    return Trainer(config, images, labels if spec.conditional else None, runtime.device)
+
+
+def _schedule(manifest: ModelManifest) -> Schedule:
+    spec = manifest.spec
+    return Schedule(
+        steps=spec.steps,
+        checkpoint_every=spec.checkpoint_every,
+        sample_every=spec.sample_every,
+        log_every=spec.log_every,
+        keep_checkpoints=spec.keep_checkpoints,
+    )
+
+
+class TrainingProgress:
+    """Turns the loop's step metrics into progress snapshots (rate, ETA) and answers cancel checks,
+    asking Redis at most every CANCEL_CHECK_SECONDS."""
+
+    def __init__(self, runtime: Runtime, manifest: ModelManifest):
+        self.redis = runtime.redis
+        self.job_id = manifest.training_job_id
+        self.steps = manifest.spec.steps
+        self.batch_size = manifest.spec.batch_size
+        self.step = 0
+        self._last_log: tuple[int, float] | None = None
+        self._last_cancel_check = 0.0
+        self._metrics: dict[str, float] = {}
+
+    def on_log(self, metrics: StepMetrics) -> None:
+        now = time.perf_counter()
+        if self._last_log is not None and metrics.step > self._last_log[0]:
+            steps_done = metrics.step - self._last_log[0]
+            rate = steps_done * self.batch_size / (now - self._last_log[1])
+        else:
+            rate = metrics.images_per_second
+        self._last_log = (metrics.step, now)
+        self._metrics = {
+            "loss_d": metrics.loss_d,
+            "loss_g": metrics.loss_g,
+            "d_real": metrics.d_real,
+            "d_fake": metrics.d_fake,
+            "images_per_second": rate,
+            "eta_seconds": (self.steps - metrics.step) * self.batch_size / rate if rate > 0 else None,
+        }
+        self.publish("running", metrics.step)
+
+    def publish(self, status: str, step: int, **extra: Any) -> None:
+        self.step = step
+        snapshot = {"status": status, "step": step, "steps": self.steps, **self._metrics, **extra}
+        if status != "running":
+            snapshot["eta_seconds"] = None
+        publish_progress(self.redis, self.job_id, {**snapshot, "updated_at": utc_now().isoformat()})
+
+    def cancel_requested(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_cancel_check < CANCEL_CHECK_SECONDS:
+            return False
+        self._last_cancel_check = now
+        return cancel_requested(self.redis, self.job_id)
+
+
+def generate_images(
+    model_id: str,
+    seeds: list[int],
+    labels: list[str] | None,
+    truncation: float,
+    checkpoint: int,
+    format: str,
+) -> dict[str, Any]:
+    """Render one image per seed. The API has checked the labels and the checkpoint; PNG bytes go back
+    in the result: one picture (a grid when several) or one PNG per image."""
+    runtime = current_runtime()
+    manifest = runtime.storage.read_model(model_id)
+    if manifest is None:
+        raise FileNotFoundError(f"model {model_id} does not exist")
+    generator = runtime.generator(model_id, checkpoint)
+    latents = latents_for_seeds(seeds, generator.spec.latent_dim)
+    label_indices = (
+        torch.tensor([manifest.classes.index(label) for label in labels]) if labels is not None else None
+    )
+    images = generate(generator, latents, label_indices, truncation)
+    result: dict[str, Any] = {"seeds": seeds, "labels": labels, "checkpoint": checkpoint}
+    if format == "png":
+        result["png"] = grid_png(images)
+    else:
+        result["pngs"] = [png_bytes(image) for image in images]
+    return result

@@ -1,0 +1,174 @@
+"""Where things live under GANFORGE_DATA_DIR, and their manifests. The files are the source of truth:
+Redis can be flushed without losing a dataset or a model.
+
+    datasets/{id}/manifest.json, images.npy, labels.npy
+    models/{id}/manifest.json, checkpoints/, samples/, metrics.jsonl
+    uploads/                      archives being ingested (deleted afterwards)
+
+Manifests are written atomically. Ids are checked against ID_PATTERN before they touch a path.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from models.atomic import atomic_write_text
+from models.layout import checkpoint_path, checkpoint_steps, metrics_path, sample_path, sample_steps
+from workers.contract import ID_PATTERN, TrainingSpec
+
+TrainingStatus = Literal["queued", "running", "completed", "canceled", "failed"]
+FINISHED_STATUSES = ("completed", "canceled", "failed")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+def training_job_id_for(model_id: str) -> str:
+    """A training job and the model it makes share their random part: tj_x trains m_x."""
+    return "tj_" + model_id.removeprefix("m_")
+
+
+def model_id_for(training_job_id: str) -> str:
+    return "m_" + training_job_id.removeprefix("tj_")
+
+
+class SkippedFileRecord(BaseModel):
+    path: str
+    reason: str
+
+
+class DatasetManifest(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    count: int
+    image_size: int
+    channels: int
+    labels: Literal["none", "folders", "csv", "builtin"]
+    classes: list[str] = Field(default_factory=list)
+    class_counts: dict[str, int] = Field(default_factory=dict)
+    skipped: list[SkippedFileRecord] = Field(default_factory=list)
+
+
+class ModelManifest(BaseModel):
+    id: str
+    name: str
+    training_job_id: str
+    created_at: datetime
+    spec: TrainingSpec
+    dataset_id: str
+    image_size: int
+    channels: int
+    classes: list[str] = Field(default_factory=list)
+    status: TrainingStatus = "queued"
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    device: str | None = None
+
+    @property
+    def conditional(self) -> bool:
+        return self.spec.conditional
+
+
+class Storage:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # --- paths -------------------------------------------------------------------------------------
+    def dataset_dir(self, dataset_id: str) -> Path:
+        return self.root / "datasets" / _checked(dataset_id)
+
+    def model_dir(self, model_id: str) -> Path:
+        return self.root / "models" / _checked(model_id)
+
+    def uploads_dir(self) -> Path:
+        path = self.root / "uploads"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def checkpoint_steps(self, model_id: str) -> list[int]:
+        return checkpoint_steps(self.model_dir(model_id))
+
+    def checkpoint_file(self, model_id: str, step: int) -> Path:
+        return checkpoint_path(self.model_dir(model_id), step)
+
+    def sample_steps(self, model_id: str) -> list[int]:
+        return sample_steps(self.model_dir(model_id))
+
+    def sample_file(self, model_id: str, step: int) -> Path:
+        return sample_path(self.model_dir(model_id), step)
+
+    def metrics_file(self, model_id: str) -> Path:
+        return metrics_path(self.model_dir(model_id))
+
+    # --- manifests ---------------------------------------------------------------------------------
+    def read_dataset(self, dataset_id: str) -> DatasetManifest | None:
+        return _read(self.dataset_dir(dataset_id) / "manifest.json", DatasetManifest)
+
+    def write_dataset(self, manifest: DatasetManifest) -> None:
+        _write(self.dataset_dir(manifest.id) / "manifest.json", manifest)
+
+    def list_datasets(self) -> list[DatasetManifest]:
+        return _list(self.root / "datasets", DatasetManifest)
+
+    def read_model(self, model_id: str) -> ModelManifest | None:
+        return _read(self.model_dir(model_id) / "manifest.json", ModelManifest)
+
+    def write_model(self, manifest: ModelManifest) -> None:
+        _write(self.model_dir(manifest.id) / "manifest.json", manifest)
+
+    def update_model(self, model_id: str, **changes: Any) -> ModelManifest:
+        manifest = self.read_model(model_id)
+        if manifest is None:
+            raise FileNotFoundError(f"model {model_id} has no manifest")
+        updated = manifest.model_copy(update=changes)
+        self.write_model(updated)
+        return updated
+
+    def list_models(self) -> list[ModelManifest]:
+        return _list(self.root / "models", ModelManifest)
+
+    def delete_tree(self, path: Path) -> None:
+        """Remove a dataset or model folder: rename it out of the way first, so no reader ever sees a
+        half-deleted folder under its id."""
+        if not path.exists():
+            return
+        trash = path.with_name(f".deleting-{path.name}-{secrets.token_hex(4)}")
+        path.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _checked(resource_id: str) -> str:
+    if not re.fullmatch(ID_PATTERN, resource_id):
+        raise ValueError(f"not a valid id: {resource_id!r}")
+    return resource_id
+
+
+def _read(path: Path, schema: type[BaseModel]) -> Any:
+    if not path.is_file():
+        return None
+    return schema.model_validate_json(path.read_text())
+
+
+def _write(path: Path, manifest: BaseModel) -> None:
+    atomic_write_text(path, manifest.model_dump_json(indent=2))
+
+
+def _list(folder: Path, schema: type[BaseModel]) -> list[Any]:
+    if not folder.is_dir():
+        return []
+    manifests = (_read(path / "manifest.json", schema) for path in sorted(folder.iterdir()))
+    return sorted((m for m in manifests if m is not None), key=lambda m: m.created_at)
