@@ -30,9 +30,13 @@ generate (`POST /v1/models/{id}/generate`). Long work answers `202 Accepted` wit
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     timeout = settings.redis_timeout_seconds
-    app.state.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    app.state.redis = Redis.from_url(
+        settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
+    )
     app.state.redis_blocking = Redis.from_url(
-        settings.redis_url, socket_connect_timeout=timeout, socket_timeout=settings.sync_wait_seconds + timeout
+        settings.redis_url,
+        socket_connect_timeout=timeout,
+        socket_timeout=settings.sync_wait_seconds + timeout,
     )
     app.state.redis_async = AsyncRedis.from_url(settings.redis_url, socket_connect_timeout=timeout)
     ensure_builtin_datasets(Storage(settings.data_dir))

@@ -32,7 +32,9 @@ def wants_async(prefer: str | None) -> bool:
 
 
 def accepted(job_id: str, location: str, status: str = "queued") -> JSONResponse:
-    return JSONResponse({"id": job_id, "status": status, "location": location}, 202, headers={"Location": location})
+    return JSONResponse(
+        {"id": job_id, "status": status, "location": location}, 202, headers={"Location": location}
+    )
 
 
 class JobClient:
@@ -44,16 +46,23 @@ class JobClient:
     def enqueue_training(self, model_id: str, job_id: str) -> Job:
         queue = Queue(TRAINING_QUEUE, connection=self.redis)
         return queue.enqueue(
-            TRAIN_JOB, model_id, job_id=job_id, job_timeout=-1,
-            result_ttl=TRAINING_RESULT_TTL, failure_ttl=TRAINING_RESULT_TTL,
+            TRAIN_JOB,
+            model_id,
+            job_id=job_id,
+            job_timeout=-1,
+            result_ttl=TRAINING_RESULT_TTL,
+            failure_ttl=TRAINING_RESULT_TTL,
             description=f"train {model_id}",
         )
 
     def enqueue_generate(self, **arguments: Any) -> Job:
         queue = Queue(SAMPLING_QUEUE, connection=self.redis_blocking)
         return queue.enqueue(
-            GENERATE_JOB, kwargs=arguments, job_timeout=SAMPLING_JOB_TIMEOUT,
-            result_ttl=self.settings.result_ttl_seconds, failure_ttl=self.settings.result_ttl_seconds,
+            GENERATE_JOB,
+            kwargs=arguments,
+            job_timeout=SAMPLING_JOB_TIMEOUT,
+            result_ttl=self.settings.result_ttl_seconds,
+            failure_ttl=self.settings.result_ttl_seconds,
             ttl=self.settings.result_ttl_seconds,
         )
 

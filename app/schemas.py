@@ -11,7 +11,10 @@ from workers.contract import TrainingSpec
 from workers.storage import SkippedFileRecord, TrainingStatus
 
 PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}, "description": "A PNG."}
+    200: {
+        "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "A PNG.",
+    }
 }
 
 

@@ -1,8 +1,9 @@
 """Turning an uploaded image archive (zip, tar, tar.gz) into a packed training set, and the built-in
 digits set. numpy, Pillow and the standard library only (no torch): the API process imports this.
 
-Archives are never extracted to disk: members are read into memory one at a time, each read bounded,
-and every member name and type is checked first, so a hostile archive is rejected as a whole.
+Archives are never extracted to disk: members are read into memory one at a time, each read bounded.
+Every member's name, type and declared size is vetted (for a zip before anything is read, for a tar as
+the stream reaches it) and one unsafe member rejects the whole upload.
 """
 
 from __future__ import annotations
@@ -11,17 +12,15 @@ import contextlib
 import csv
 import functools
 import io
-import os
 import posixpath
 import re
 import stat
 import tarfile
-import tempfile
 import unicodedata
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -29,6 +28,7 @@ from typing import IO, Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from models.atomic import atomic_writer
 from models.imaging import grid_png
 
 LabelMode = Literal["none", "folders", "csv"]
@@ -185,7 +185,7 @@ def _zip_kind(info: zipfile.ZipInfo) -> str:
     return "special"
 
 
-def _zip_members(path: Path, limits: IngestLimits, budget: _ByteBudget) -> Iterator[_Member]:
+def _zip_members(path: Path, limits: IngestLimits, budget: _ByteBudget) -> Generator[_Member, None, None]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -229,7 +229,7 @@ def _open_tar(path: Path) -> tarfile.TarFile:
         raise DatasetError("file", f"the tar archive is damaged: {_short(exc)}") from exc
 
 
-def _tar_members(path: Path, limits: IngestLimits, budget: _ByteBudget) -> Iterator[_Member]:
+def _tar_members(path: Path, limits: IngestLimits, budget: _ByteBudget) -> Generator[_Member, None, None]:
     with _open_tar(path) as archive:
         entries = iter(archive)
         count = 0
@@ -249,7 +249,7 @@ def _tar_members(path: Path, limits: IngestLimits, budget: _ByteBudget) -> Itera
                 yield _Member(parts, functools.partial(archive.extractfile, member))  # type: ignore[arg-type]
 
 
-def _archive_members(path: Path, limits: IngestLimits, budget: _ByteBudget) -> Iterator[_Member]:
+def _archive_members(path: Path, limits: IngestLimits, budget: _ByteBudget) -> Generator[_Member, None, None]:
     # Tar first: zipfile.is_zipfile also says yes to a tar whose last member is a zip.
     if tarfile.is_tarfile(path):
         return _tar_members(path, limits, budget)
@@ -338,7 +338,7 @@ def _decode(data: bytes, image_size: int, channels: int, max_pixels: int) -> np.
                 return f"decompression bomb: {width}x{height} pixels"
             if width < 1 or height < 1:
                 return "corrupt image: no pixels"
-            if picture.format == "JPEG":
+            if picture.format in ("JPEG", "MPO"):
                 # Let libjpeg scale down by 1/2..1/8 while decoding; keeps ≥ 2× the target size.
                 picture.draft(None, (2 * image_size, 2 * image_size))
             picture.load()  # first frame of an animation
@@ -359,9 +359,9 @@ def _decode(data: bytes, image_size: int, channels: int, max_pixels: int) -> np.
 
 def _is_ignored(parts: tuple[str, ...]) -> bool:
     return (
-        parts[0] == "__MACOSX"
+        "__MACOSX" in parts
         or any(part.startswith(".") for part in parts)
-        or (parts[-1].lower() in _SYSTEM_FILES)
+        or parts[-1].lower() in _SYSTEM_FILES
     )
 
 
@@ -537,22 +537,20 @@ def ingest_archive(
     skipped: list[SkippedFile] = []
     csv_files: list[tuple[tuple[str, ...], bytes]] = []
     files = 0
-    for member in _archive_members(Path(path), limits, budget):
-        if _is_ignored(member.parts):
-            continue
-        files += 1
-        if member.parts[-1].lower() == LABELS_CSV:
-            if labels == "csv":
-                data = _read_member(member, budget)
-                if isinstance(data, str):
-                    raise DatasetError("labels", f"{member.path} could not be read: {data}")
-                csv_files.append((member.parts, data))
-            continue
-        outcome = _ingest_member(member, budget, image_size, channels, limits.max_pixels)
-        if isinstance(outcome, str):
-            skipped.append(SkippedFile(member.path, outcome))
-        else:
-            decoded.append(_Decoded(member.parts, outcome))
+    with contextlib.closing(_archive_members(Path(path), limits, budget)) as members:
+        for member in members:
+            if _is_ignored(member.parts):
+                continue
+            files += 1
+            if member.parts[-1].lower() == LABELS_CSV:
+                if labels == "csv":
+                    csv_files.append((member.parts, _read_labels_csv(member, budget)))
+                continue
+            outcome = _ingest_member(member, budget, image_size, channels, limits.max_pixels)
+            if isinstance(outcome, str):
+                skipped.append(SkippedFile(member.path, outcome))
+            else:
+                decoded.append(_Decoded(member.parts, outcome))
     if files == 0:
         raise DatasetError("file", "the archive is empty")
     if labels == "none":
@@ -570,6 +568,13 @@ def ingest_archive(
         channels=channels,
         image_size=image_size,
     )
+
+
+def _read_labels_csv(member: _Member, budget: _ByteBudget) -> bytes:
+    data = _read_member(member, budget)
+    if isinstance(data, str):
+        raise DatasetError("labels", f"{member.path} could not be read: {data}")
+    return data
 
 
 def _ingest_member(
@@ -623,28 +628,24 @@ def _pack(
 
 
 def _save_atomic(array: np.ndarray, target: Path) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            np.save(stream, array, allow_pickle=False)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    with atomic_writer(target) as handle:
+        np.save(handle, array, allow_pickle=False)
 
 
 def write_packed(dataset: PackedDataset, directory: Path) -> None:
     """images.npy and, when labelled, labels.npy; each replaced atomically."""
+    images, labels = dataset.images, dataset.labels
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(f"expected (N, C, H, W) uint8 images, got {images.shape} {images.dtype}")
+    if labels is not None and np.shape(labels) != (len(images),):
+        raise ValueError(f"{np.shape(labels)} labels for {len(images)} images")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _save_atomic(np.ascontiguousarray(dataset.images, dtype=np.uint8), directory / IMAGES_FILE)
-    if dataset.labels is None:
+    _save_atomic(np.ascontiguousarray(images), directory / IMAGES_FILE)
+    if labels is None:
         (directory / LABELS_FILE).unlink(missing_ok=True)  # a stale one would pair with the wrong images
     else:
-        _save_atomic(np.asarray(dataset.labels, dtype=np.int64), directory / LABELS_FILE)
+        _save_atomic(np.asarray(labels, dtype=np.int64), directory / LABELS_FILE)
 
 
 def read_images(directory: Path) -> tuple[np.ndarray, np.ndarray | None]:

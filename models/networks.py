@@ -112,9 +112,7 @@ class Discriminator(nn.Module):
             width *= 2
         self.features = nn.Sequential(*layers)
         self.head = norm(nn.Conv2d(width, 1, 4, 1, 0, bias=False))
-        self.label_projection = (
-            norm(nn.Embedding(spec.num_classes, width * 16)) if spec.conditional else None
-        )
+        self.label_projection = norm(nn.Embedding(spec.num_classes, width * 16)) if spec.conditional else None
         self.apply(init_dcgan_weights)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

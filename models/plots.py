@@ -8,7 +8,12 @@ from PIL import Image, ImageDraw
 
 from models.imaging import png_bytes
 
-SERIES = (("loss_d", (214, 39, 40)), ("loss_g", (31, 119, 180)), ("d_real", (44, 160, 44)), ("d_fake", (255, 127, 14)))
+SERIES = (
+    ("loss_d", (214, 39, 40)),
+    ("loss_g", (31, 119, 180)),
+    ("d_real", (44, 160, 44)),
+    ("d_fake", (255, 127, 14)),
+)
 
 
 def loss_curve_png(rows: list[dict], width: int = 640, height: int = 360) -> bytes:

@@ -22,6 +22,7 @@ from models.losses import LossName, discriminator_loss, generator_loss
 from models.networks import Discriminator, Generator, NetworkSpec
 from models.sampling import generate, latents_for_seeds
 
+
 @dataclass(frozen=True)
 class TrainConfig:
     network: NetworkSpec = field(default_factory=NetworkSpec)
@@ -134,7 +135,9 @@ class Trainer:
         return tensor.to(self.device).contiguous(memory_format=self.memory_format)
 
     def _autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+        return torch.autocast(
+            self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
+        )
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Real images in [-1, 1], their labels, and latents for the fakes — all from the saved RNG."""
@@ -172,9 +175,16 @@ class Trainer:
         self.step += 1
 
         values = torch.stack(
-            [loss_d.detach(), loss_g.detach(), real_logits.float().sigmoid().mean(), fake_logits.float().sigmoid().mean()]
+            [
+                loss_d.detach(),
+                loss_g.detach(),
+                real_logits.float().sigmoid().mean(),
+                fake_logits.float().sigmoid().mean(),
+            ]
         ).tolist()
-        return StepMetrics(self.step, *values, images_per_second=self.config.batch_size / (time.perf_counter() - started))
+        return StepMetrics(
+            self.step, *values, images_per_second=self.config.batch_size / (time.perf_counter() - started)
+        )
 
     @torch.no_grad()
     def _update_ema(self) -> None:

@@ -69,7 +69,9 @@ class TrainingSpec(StrictModel):
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.5, 0.999)
     ema_decay: float = Field(0.999, ge=0, lt=1)
     seed: int = Field(0, ge=0, le=MAX_SEED)
-    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 where the device gains.")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 where the device gains."
+    )
     checkpoint_every: int = Field(500, gt=0)
     sample_every: int = Field(250, gt=0)
     log_every: int = Field(10, gt=0)
@@ -82,10 +84,14 @@ class GenerateRequest(StrictModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"n": 16, "seed": 7, "truncation": 1.0, "label": "3", "format": "png"}]},
+        json_schema_extra={
+            "examples": [{"n": 16, "seed": 7, "truncation": 1.0, "label": "3", "format": "png"}]
+        },
     )
 
-    n: int | None = Field(None, ge=1, le=MAX_IMAGES, description="Number of images (default 1, or len(seeds)).")
+    n: int | None = Field(
+        None, ge=1, le=MAX_IMAGES, description="Number of images (default 1, or len(seeds))."
+    )
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="First seed; random when neither is given.")
     seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = Field(
         None, min_length=1, max_length=MAX_IMAGES, description="One seed per image, instead of `seed`."

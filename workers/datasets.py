@@ -12,7 +12,15 @@ from collections import Counter
 from pathlib import Path
 
 from models.atomic import atomic_write_bytes
-from models.datasets import IngestLimits, LabelMode, PackedDataset, builtin_digits, ingest_archive, preview_png, write_packed
+from models.datasets import (
+    IngestLimits,
+    LabelMode,
+    PackedDataset,
+    builtin_digits,
+    ingest_archive,
+    preview_png,
+    write_packed,
+)
 from workers.storage import DatasetManifest, SkippedFileRecord, Storage, new_id, utc_now
 
 BUILTIN_DIGITS_ID = "digits"
@@ -40,7 +48,9 @@ def ensure_builtin_datasets(storage: Storage) -> None:
         _store(storage, BUILTIN_DIGITS_ID, "scikit-learn digits (built in)", "builtin", builtin_digits(32))
 
 
-def _store(storage: Storage, dataset_id: str, name: str, labels: str, packed: PackedDataset) -> DatasetManifest:
+def _store(
+    storage: Storage, dataset_id: str, name: str, labels: str, packed: PackedDataset
+) -> DatasetManifest:
     counts = Counter(packed.labels.tolist()) if packed.labels is not None else Counter()
     manifest = DatasetManifest(
         id=dataset_id,

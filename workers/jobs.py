@@ -33,7 +33,11 @@ def train_model(model_id: str) -> dict[str, Any]:
         trainer = _build_trainer(runtime, manifest)
         resume_newest(trainer, run_dir)
         manifest = storage.update_model(
-            model_id, status="running", started_at=utc_now(), finished_at=None, error=None,
+            model_id,
+            status="running",
+            started_at=utc_now(),
+            finished_at=None,
+            error=None,
             device=str(runtime.device),
         )
         progress.publish("running", trainer.step)

@@ -9,9 +9,9 @@ from functools import lru_cache
 import torch
 from redis import Redis
 
-from models.training import load_generator, pick_device
 from models.checkpoints import load_checkpoint
 from models.networks import Generator
+from models.training import load_generator, pick_device
 from workers.model_cache import ModelCache, weight_bytes
 from workers.settings import Settings, get_settings
 from workers.storage import Storage

@@ -24,14 +24,20 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("data"), description="Datasets, models and checkpoints live here.")
     max_upload_bytes: int = Field(512 * MiB, gt=0, description="Largest dataset upload; larger gets 413.")
-    max_image_pixels: int = Field(40_000_000, gt=0, description="Images with more pixels are skipped as bombs.")
+    max_image_pixels: int = Field(
+        40_000_000, gt=0, description="Images with more pixels are skipped as bombs."
+    )
     sync_wait_seconds: float = Field(
         20.0, ge=0, description="How long short work (generate) is waited for before answering 202."
     )
     result_ttl_seconds: int = Field(3600, gt=0, description="How long finished sampling results are kept.")
-    device: str | None = Field(None, description="Worker device: cuda, mps or cpu. Default: the best one found.")
+    device: str | None = Field(
+        None, description="Worker device: cuda, mps or cpu. Default: the best one found."
+    )
     torch_threads: int | None = Field(None, gt=0, description="Worker CPU threads. Default: torch's choice.")
-    model_cache_mb: int = Field(1024, gt=0, description="Memory the sampling worker may spend on loaded models.")
+    model_cache_mb: int = Field(
+        1024, gt=0, description="Memory the sampling worker may spend on loaded models."
+    )
     redis_timeout_seconds: float = Field(5.0, gt=0, description="Redis connect/read timeout of the API.")
 
 

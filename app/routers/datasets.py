@@ -56,8 +56,13 @@ def upload_dataset(
         archive.flush()
         try:
             manifest = ingest_upload(
-                storage, Path(archive.name), name=name or (file.filename or ""), image_size=image_size,
-                channels=channels, labels=labels, limits=limits,
+                storage,
+                Path(archive.name),
+                name=name or (file.filename or ""),
+                image_size=image_size,
+                channels=channels,
+                labels=labels,
+                limits=limits,
             )
         except DatasetError as error:
             raise field_error("body", error.field, error.reason, error.status) from error
@@ -89,6 +94,10 @@ def delete_dataset(dataset: DatasetDep, storage: StorageDep) -> None:
 
 
 def _refuse_if_in_use(storage: Storage, dataset_id: str) -> None:
-    busy = [m.training_job_id for m in storage.list_models() if m.dataset_id == dataset_id and m.status in ("queued", "running")]
+    busy = [
+        m.training_job_id
+        for m in storage.list_models()
+        if m.dataset_id == dataset_id and m.status in ("queued", "running")
+    ]
     if busy:
         raise HTTPException(409, f"dataset {dataset_id!r} is in use by training jobs {', '.join(busy)}")

@@ -21,7 +21,9 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", summary="Redis reachable, a worker on each queue, storage writable", response_model=Readiness)
+@router.get(
+    "/readyz", summary="Redis reachable, a worker on each queue, storage writable", response_model=Readiness
+)
 def readyz(redis: RedisDep, storage: StorageDep) -> JSONResponse:
     """200 when ready, else 503 with the same body saying what is missing."""
     workers = {name: 0 for name in QUEUES}

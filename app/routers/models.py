@@ -65,7 +65,9 @@ def get_model(model: ModelDep, storage: StorageDep) -> Model:
 def delete_model(model: ModelDep, storage: StorageDep) -> None:
     """Refused (409) while its training job is queued or running: cancel it first."""
     if model.status in ("queued", "running"):
-        raise HTTPException(409, f"model {model.id!r} is still training; cancel {model.training_job_id} first")
+        raise HTTPException(
+            409, f"model {model.id!r} is still training; cancel {model.training_job_id} first"
+        )
     storage.delete_tree(storage.model_dir(model.id))
 
 
@@ -82,7 +84,9 @@ def sample_grid(model: ModelDep, step: int, storage: StorageDep) -> FileResponse
     return FileResponse(path, media_type="image/png")
 
 
-@router.get("/{model_id}/losses.png", summary="Loss curves so far", response_class=Response, responses=PNG_RESPONSE)
+@router.get(
+    "/{model_id}/losses.png", summary="Loss curves so far", response_class=Response, responses=PNG_RESPONSE
+)
 def loss_curves(model: ModelDep, storage: StorageDep) -> Response:
     return Response(loss_curve_png(read_metrics(storage.model_dir(model.id))), media_type="image/png")
 
@@ -117,7 +121,11 @@ def download_checkpoint(model: ModelDep, step: int, storage: StorageDep) -> File
     },
 )
 def generate(
-    model: ModelDep, request: GenerateRequest, storage: StorageDep, jobs: JobClientDep, prefer: PreferHeader = None
+    model: ModelDep,
+    request: GenerateRequest,
+    storage: StorageDep,
+    jobs: JobClientDep,
+    prefer: PreferHeader = None,
 ) -> Response:
     """Runs on the sampling queue. Waits for the images up to a bound (GANFORGE_SYNC_WAIT_SECONDS), then
     answers 202 with `Location: /v1/jobs/{id}`. Response headers `X-Seeds` and `X-Checkpoint` say what
@@ -155,7 +163,9 @@ def _labels(model: ModelManifest, request: GenerateRequest) -> list[str] | None:
     unknown = sorted(set(asked) - set(model.classes))
     if unknown:
         field = "labels" if request.labels else "label"
-        raise field_error("body", field, f"unknown label {unknown[0]!r}; this model's labels are {model.classes}")
+        raise field_error(
+            "body", field, f"unknown label {unknown[0]!r}; this model's labels are {model.classes}"
+        )
     return asked
 
 

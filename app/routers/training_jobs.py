@@ -16,7 +16,15 @@ from app.errors import field_error
 from app.schemas import LiveProgress, TrainingJob, TrainingJobList
 from workers.contract import TrainingSpec
 from workers.progress import clear_cancel, events_channel, read_progress, request_cancel
-from workers.storage import FINISHED_STATUSES, ModelManifest, Storage, model_id_for, new_id, training_job_id_for, utc_now
+from workers.storage import (
+    FINISHED_STATUSES,
+    ModelManifest,
+    Storage,
+    model_id_for,
+    new_id,
+    training_job_id_for,
+    utc_now,
+)
 
 router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
 
@@ -145,7 +153,9 @@ def get_training_job(manifest: TrainingModelDep, storage: StorageDep, redis: Red
 async def training_events(manifest: TrainingModelDep, request: Request) -> StreamingResponse:
     """One `progress` event now, then one per logging step, until the job finishes."""
     return StreamingResponse(
-        _event_stream(request, manifest), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        _event_stream(request, manifest),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
     )
 
 
@@ -172,7 +182,9 @@ async def _event_stream(request: Request, manifest: ModelManifest) -> AsyncItera
 
 
 @router.post("/{training_job_id}/cancel", status_code=202, summary="Stop with a checkpoint")
-def cancel_training(manifest: TrainingModelDep, storage: StorageDep, redis: RedisDep, jobs: JobClientDep) -> TrainingJob:
+def cancel_training(
+    manifest: TrainingModelDep, storage: StorageDep, redis: RedisDep, jobs: JobClientDep
+) -> TrainingJob:
     """The worker saves a checkpoint at the current step and stops; `resume` continues from it."""
     if manifest.status in FINISHED_STATUSES:
         raise HTTPException(409, f"training job {manifest.training_job_id!r} is already {manifest.status}")
@@ -191,7 +203,9 @@ def resume_training(
     """For a canceled or failed job: continues at the newest checkpoint's step, with the same random
     stream, so it ends as an unbroken run would."""
     if manifest.status not in ("canceled", "failed"):
-        raise HTTPException(409, f"only a canceled or failed job can be resumed; this one is {manifest.status}")
+        raise HTTPException(
+            409, f"only a canceled or failed job can be resumed; this one is {manifest.status}"
+        )
     clear_cancel(redis, manifest.training_job_id)
     old = jobs.fetch(manifest.training_job_id)
     if old is not None:

@@ -33,9 +33,9 @@ RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 # Helpers
 
 
-def encode(picture: Image.Image, format: str = "PNG", **options: object) -> bytes:
+def encode(picture: Image.Image, image_format: str = "PNG", **options: object) -> bytes:
     buffer = io.BytesIO()
-    picture.save(buffer, format=format, **options)
+    picture.save(buffer, format=image_format, **options)
     return buffer.getvalue()
 
 
@@ -67,11 +67,17 @@ def make_archive(tmp_path: Path, kind: str, files: dict[str, bytes]) -> Path:
     return make_tar(tmp_path, files, mode={"tar": "w", "tar.gz": "w:gz"}[kind], name=f"upload.{kind}")
 
 
-def ingest(path: Path, *, size: int = 8, channels: int = 3, labels: str = "none", **limits: int) -> PackedDataset:
-    return ingest_archive(path, image_size=size, channels=channels, labels=labels, limits=IngestLimits(**limits))
+def ingest(
+    path: Path, *, size: int = 8, channels: int = 3, labels: str = "none", **limits: int
+) -> PackedDataset:
+    return ingest_archive(
+        path, image_size=size, channels=channels, labels=labels, limits=IngestLimits(**limits)
+    )
 
 
-def single(tmp_path: Path, data: bytes, *, size: int = 8, channels: int = 3, name: str = "x.png") -> np.ndarray:
+def single(
+    tmp_path: Path, data: bytes, *, size: int = 8, channels: int = 3, name: str = "x.png"
+) -> np.ndarray:
     """Ingest one member; return its (C, S, S) pixels."""
     dataset = ingest(make_zip(tmp_path, {name: data}), size=size, channels=channels)
     assert dataset.skipped == []
@@ -287,11 +293,19 @@ def test_big_jpeg_is_scaled_while_decoding(tmp_path: Path) -> None:
 # Skipped members
 
 
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
 def png_header_claiming(width: int, height: int) -> bytes:
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + header
-    ihdr = struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-    return b"\x89PNG\r\n\x1a\n" + ihdr
+    """A tiny PNG whose header says width × height; decoding it would need gigabytes."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + header
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 100))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def test_corrupt_files_are_skipped_and_the_rest_kept(tmp_path: Path) -> None:
@@ -346,7 +360,9 @@ def test_system_entries_are_ignored_silently(tmp_path: Path) -> None:
 def test_no_usable_image(tmp_path: Path) -> None:
     error = rejected(make_zip(tmp_path, {"a.txt": b"hello", "b.png": b"nope"}))
     assert (error.field, error.status) == ("file", 400)
-    assert "no usable image" in error.reason and "2 skipped" in error.reason and "not an image" in error.reason
+    assert (
+        "no usable image" in error.reason and "2 skipped" in error.reason and "not an image" in error.reason
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -378,7 +394,9 @@ def test_absolute_member_path(tmp_path: Path, kind: str) -> None:
     assert error.status == 400 and "'/etc/evil.png'" in error.reason and "absolute" in error.reason
 
 
-@pytest.mark.parametrize(("link_type", "words"), [(tarfile.SYMTYPE, "symbolic link"), (tarfile.LNKTYPE, "hard link")])
+@pytest.mark.parametrize(
+    ("link_type", "words"), [(tarfile.SYMTYPE, "symbolic link"), (tarfile.LNKTYPE, "hard link")]
+)
 def test_tar_links_are_rejected(tmp_path: Path, link_type: bytes, words: str) -> None:
     target = tmp_path / "upload.tar"
     with tarfile.open(target, "w") as archive:
@@ -406,7 +424,7 @@ def test_tar_device_is_rejected(tmp_path: Path) -> None:
 def test_zip_symlink_is_rejected(tmp_path: Path) -> None:
     info = zipfile.ZipInfo("link.png")
     info.create_system = 3
-    info.external_attr = (0o120777 << 16)
+    info.external_attr = 0o120777 << 16
     error = rejected(zip_with_member(tmp_path, info, b"/etc/passwd"))
     assert "'link.png'" in error.reason and "symbolic link" in error.reason
 
@@ -415,6 +433,18 @@ def test_declared_member_size_over_the_cap(tmp_path: Path) -> None:
     path = make_zip(tmp_path, {"ok.png": png(), "big.png": png(size=(200, 200)) + b"\x00" * 5000})
     error = rejected(path, max_entry_bytes=4096)
     assert error.status == 400 and "'big.png'" in error.reason and "4 KiB" in error.reason
+
+
+def test_declared_size_is_checked_before_reading(tmp_path: Path) -> None:
+    path = make_zip(tmp_path, {"ok.png": png(), "liar.png": png()})
+    data = bytearray(path.read_bytes())
+    entry = data.rindex(b"PK\x01\x02")  # central directory record of the last member, liar.png
+    data[entry + 24 : entry + 28] = struct.pack("<I", 3 * 2**20)  # declared uncompressed size: 3 MiB
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as archive:
+        assert archive.getinfo("liar.png").file_size == 3 * 2**20
+    error = rejected(path, max_entry_bytes=2**20)
+    assert "'liar.png'" in error.reason and "1 MiB" in error.reason
 
 
 def test_total_size_over_the_cap(tmp_path: Path) -> None:

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from models.networks import NetworkSpec
+from models.run import Schedule, run_training
+from models.training import TrainConfig, Trainer
+from workers.contract import TrainingSpec
+from workers.settings import get_settings
+from workers.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
+
+
+@pytest.fixture
+def client(service_env, redis) -> Iterator[TestClient]:
+    from app.main import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def storage(service_env) -> Storage:
+    return Storage(Path(get_settings().data_dir))
+
+
+def make_model(storage: Storage, classes: list[str], with_checkpoint: bool = True) -> ModelManifest:
+    """A tiny model written straight to disk, trained for one step in this process (no worker)."""
+    spec = TrainingSpec(
+        dataset_id="digits", conditional=bool(classes), latent_dim=8, base_channels=4, steps=1
+    )
+    model_id = new_id("m")
+    manifest = ModelManifest(
+        id=model_id,
+        name="tiny",
+        training_job_id=training_job_id_for(model_id),
+        created_at=utc_now(),
+        spec=spec,
+        dataset_id="digits",
+        image_size=32,
+        channels=1,
+        classes=classes,
+        status="completed" if with_checkpoint else "queued",
+    )
+    storage.write_model(manifest)
+    if with_checkpoint:
+        network = NetworkSpec(
+            image_size=32, channels=1, latent_dim=8, base_channels=4, num_classes=len(classes)
+        )
+        images = np.zeros((4, 1, 32, 32), np.uint8)
+        labels = np.arange(4) % max(len(classes), 1)
+        trainer = Trainer(TrainConfig(network=network, batch_size=4, steps=1), images, labels)
+        run_training(trainer, storage.model_dir(model_id), Schedule(steps=1))
+    return manifest
+
+
+@pytest.fixture
+def conditional_model(storage: Storage) -> ModelManifest:
+    return make_model(storage, ["a", "b"])
+
+
+@pytest.fixture
+def unconditional_model(storage: Storage) -> ModelManifest:
+    return make_model(storage, [])

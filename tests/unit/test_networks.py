@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from models.losses import discriminator_loss, generator_loss
+from models.networks import Discriminator, Generator, NetworkSpec
+
+
+@pytest.mark.parametrize("image_size", [32, 64, 128])
+@pytest.mark.parametrize("num_classes", [0, 5])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_generator_and_discriminator_shapes(image_size: int, num_classes: int, channels: int) -> None:
+    spec = NetworkSpec(
+        image_size=image_size, channels=channels, latent_dim=16, base_channels=4, num_classes=num_classes
+    )
+    generator, discriminator = Generator(spec), Discriminator(spec)
+    labels = torch.tensor([0, num_classes - 1]) if num_classes else None
+    images = generator(torch.randn(2, 16), labels)
+    assert images.shape == (2, channels, image_size, image_size)
+    assert images.min() >= -1 and images.max() <= 1
+    assert discriminator(images, labels).shape == (2,)
+
+
+def test_conditional_generator_output_depends_on_label() -> None:
+    spec = NetworkSpec(image_size=32, channels=1, latent_dim=8, base_channels=4, num_classes=3)
+    generator = Generator(spec).eval()
+    z = torch.randn(1, 8).repeat(2, 1)
+    images = generator(z, torch.tensor([0, 2]))
+    assert not torch.allclose(images[0], images[1])
+
+
+def test_labels_are_required_exactly_for_conditional_models() -> None:
+    conditional = Generator(NetworkSpec(latent_dim=8, base_channels=4, num_classes=2))
+    unconditional = Generator(NetworkSpec(latent_dim=8, base_channels=4))
+    with pytest.raises(ValueError, match="conditional"):
+        conditional(torch.randn(1, 8))
+    with pytest.raises(ValueError, match="unconditional"):
+        unconditional(torch.randn(1, 8), torch.tensor([0]))
+
+
+def test_image_size_is_checked() -> None:
+    with pytest.raises(ValueError, match="image_size"):
+        NetworkSpec(image_size=48)
+
+
+def test_spectral_norm_discriminator_has_no_batchnorm() -> None:
+    discriminator = Discriminator(NetworkSpec(base_channels=4, spectral_norm=True))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in discriminator.modules())
+    assert any("parametrizations" in name for name, _ in discriminator.named_parameters())
+
+
+def test_non_saturating_loss_is_bce() -> None:
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected_d = bce(real, torch.ones(2)) + bce(fake, torch.zeros(2))
+    assert torch.allclose(discriminator_loss("non_saturating", real, fake), expected_d)
+    assert torch.allclose(generator_loss("non_saturating", fake), bce(fake, torch.ones(2)))
+
+
+def test_hinge_loss() -> None:
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    # relu(1 - real) = [0, 0.5] → 0.25; relu(1 + fake) = [0, 1] → 0.5
+    assert discriminator_loss("hinge", real, fake).item() == pytest.approx(0.75)
+    assert generator_loss("hinge", fake).item() == pytest.approx(1.0)
+
+
+def test_unknown_loss_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown loss"):
+        generator_loss("wasserstein", torch.zeros(1))  # type: ignore[arg-type]

@@ -1,0 +1,132 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoints import load_checkpoint, save_checkpoint
+from models.layout import checkpoint_steps, read_metrics, sample_steps
+from models.networks import NetworkSpec
+from models.run import Schedule, TrainingDiverged, resume_newest, run_training
+from models.sampling import generate, latent_for_seed, latents_for_seeds
+from models.training import TrainConfig, Trainer, load_generator
+
+
+def tiny_config(**changes) -> TrainConfig:
+    network = NetworkSpec(image_size=32, channels=1, latent_dim=8, base_channels=4, num_classes=3)
+    return TrainConfig(network=network, batch_size=8, steps=6, **changes)
+
+
+@pytest.fixture
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (40, 1, 32, 32), dtype=np.uint8), rng.integers(0, 3, 40)
+
+
+def test_one_step_changes_every_network(data) -> None:
+    trainer = Trainer(tiny_config(), *data)
+    before = {
+        name: [p.clone() for p in net.parameters()]
+        for name, net in [
+            ("g", trainer.generator),
+            ("d", trainer.discriminator),
+            ("ema", trainer.generator_ema),
+        ]
+    }
+    metrics = trainer.train_step()
+    assert metrics.step == trainer.step == 1
+    assert 0 < metrics.d_real < 1 and 0 < metrics.d_fake < 1
+    for name, net in [("g", trainer.generator), ("d", trainer.discriminator), ("ema", trainer.generator_ema)]:
+        changed = any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters(), strict=True))
+        assert changed, f"{name} did not change"
+
+
+def test_dataset_of_another_size_is_resized_on_load(data) -> None:
+    images = np.repeat(np.repeat(data[0], 2, axis=2), 2, axis=3)  # 64 px
+    trainer = Trainer(tiny_config(), images, data[1])
+    assert trainer.images.shape == (40, 1, 32, 32) and trainer.images.dtype == torch.uint8
+
+
+def test_checkpoint_round_trip(tmp_path: Path, data) -> None:
+    trainer = Trainer(tiny_config(), *data)
+    trainer.train_step()
+    save_checkpoint(tmp_path, trainer.step, trainer.state_dict(), keep=2)
+    restored = Trainer(tiny_config(), *data)
+    restored.load_state_dict(load_checkpoint(tmp_path))
+    assert restored.step == 1
+    for a, b in zip(
+        trainer.state_dict()["generator_ema"].values(),
+        restored.state_dict()["generator_ema"].values(),
+        strict=True,
+    ):
+        assert torch.equal(a, b)
+    assert torch.equal(trainer.rng.get_state(), restored.rng.get_state())
+
+
+def test_checkpoints_are_pruned_to_keep(tmp_path: Path, data) -> None:
+    trainer = Trainer(tiny_config(), *data)
+    for step in (1, 2, 3, 4):
+        save_checkpoint(tmp_path, step, trainer.state_dict(), keep=2)
+    assert checkpoint_steps(tmp_path) == [3, 4]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resumed_run_ends_with_the_same_weights(tmp_path: Path, data, precision: str) -> None:
+    config = tiny_config(precision=precision)
+    unbroken = Trainer(config, *data)
+    assert run_training(unbroken, tmp_path / "a", Schedule(steps=6, checkpoint_every=3)) == "completed"
+
+    first = Trainer(config, *data)
+    calls = iter(range(100))
+    stopped = run_training(
+        first, tmp_path / "b", Schedule(steps=6, checkpoint_every=100), should_stop=lambda: next(calls) >= 4
+    )
+    assert stopped == "stopped" and checkpoint_steps(tmp_path / "b") == [4]
+
+    resumed = Trainer(config, *data)
+    assert resume_newest(resumed, tmp_path / "b") == 4
+    assert run_training(resumed, tmp_path / "b", Schedule(steps=6, checkpoint_every=3)) == "completed"
+    for key in ("generator", "discriminator", "generator_ema"):
+        for a, b in zip(unbroken.state_dict()[key].values(), resumed.state_dict()[key].values(), strict=True):
+            assert torch.equal(a, b), key
+    assert [row["step"] for row in read_metrics(tmp_path / "b")] == [1, 6]
+
+
+def test_run_writes_samples_checkpoints_and_metrics(tmp_path: Path, data) -> None:
+    trainer = Trainer(tiny_config(), *data)
+    logged = []
+    run_training(
+        trainer,
+        tmp_path,
+        Schedule(steps=6, checkpoint_every=4, sample_every=2, log_every=2),
+        on_log=logged.append,
+    )
+    assert sample_steps(tmp_path) == [2, 4, 6]
+    assert checkpoint_steps(tmp_path) == [4, 6]
+    assert [m.step for m in logged] == [1, 2, 4, 6]
+    assert [row["step"] for row in read_metrics(tmp_path)] == [1, 2, 4, 6]
+
+
+def test_non_finite_loss_stops_with_last_good_checkpoint(tmp_path: Path, data) -> None:
+    trainer = Trainer(tiny_config(), *data)
+    run_training(trainer, tmp_path, Schedule(steps=2, checkpoint_every=2))
+    with torch.no_grad():
+        for parameter in trainer.discriminator.parameters():
+            parameter.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="non-finite loss at step 3"):
+        run_training(trainer, tmp_path, Schedule(steps=6, checkpoint_every=1))
+    assert checkpoint_steps(tmp_path) == [2]
+
+
+def test_seed_latent_is_fixed_and_sampling_is_batch_independent(data) -> None:
+    expected = torch.Generator().manual_seed(7)
+    assert torch.equal(latent_for_seed(7, 8), torch.randn(8, generator=expected))
+    trainer = Trainer(tiny_config(), *data)
+    trainer.train_step()
+    generator = load_generator(trainer.state_dict())
+    latents = latents_for_seeds([7, 8, 9], 8)
+    labels = torch.tensor([0, 1, 2])
+    together = generate(generator, latents, labels)
+    alone = np.concatenate([generate(generator, latents[i : i + 1], labels[i : i + 1]) for i in range(3)])
+    assert together.dtype == np.uint8 and together.shape == (3, 1, 32, 32)
+    assert np.array_equal(together, alone)
