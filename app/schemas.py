@@ -101,6 +101,10 @@ class ModelList(BaseModel):
     models: list[Model]
 
 
+class ModelMetrics(BaseModel):
+    metrics: list[dict[str, float]] = Field(description="One row per logging step, oldest first.")
+
+
 class GeneratedImage(BaseModel):
     seed: int
     label: str | None = None

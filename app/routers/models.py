@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from app.dependencies import JobClientDep, ModelDep, StorageDep
 from app.errors import field_error
-from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, GeneratedImages, Model, ModelList
+from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, GeneratedImages, Model, ModelList, ModelMetrics
 from models.layout import read_metrics
 from models.plots import loss_curve_png
 from workers.contract import MAX_SEED, GenerateRequest
@@ -46,6 +46,7 @@ def to_response(manifest: ModelManifest, storage: Storage) -> Model:
             "self": f"/v1/models/{manifest.id}",
             "training_job": f"/v1/training-jobs/{manifest.training_job_id}",
             "generate": f"/v1/models/{manifest.id}/generate",
+            "metrics": f"/v1/models/{manifest.id}/metrics",
             "losses": f"/v1/models/{manifest.id}/losses.png",
         },
     )
@@ -82,6 +83,11 @@ def sample_grid(model: ModelDep, step: int, storage: StorageDep) -> FileResponse
     if not path.is_file():
         raise HTTPException(404, f"model {model.id!r} has no sample grid at step {step}")
     return FileResponse(path, media_type="image/png")
+
+
+@router.get("/{model_id}/metrics", summary="Losses, D(x), D(G(z)) and images/s per logging step")
+def metrics(model: ModelDep, storage: StorageDep) -> ModelMetrics:
+    return ModelMetrics(metrics=read_metrics(storage.model_dir(model.id)))
 
 
 @router.get(
