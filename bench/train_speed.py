@@ -1,0 +1,110 @@
+"""Training speed: ganforge's training step beside a plain reference step, measured in one run.
+
+The reference is the DCGAN paper's loop written plainly, as in pytorch/examples dcgan/main.py: fp32, a
+DataLoader over float images, a sigmoid discriminator with nn.BCELoss. Both use the same architecture
+(models.networks), batch size and data; ganforge's step adds bf16 autocast where the device runs it
+natively, channels-last on CUDA, fused Adam on CUDA, and the uint8 data set kept on the device.
+
+    python bench/train_speed.py                 # 32 and 64 px, batch 64, on the best device
+    python bench/train_speed.py --sizes 64 --steps 30 --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from models.networks import Discriminator, Generator, NetworkSpec
+from models.training import TrainConfig, Trainer, pick_device
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def reference_images_per_second(images: np.ndarray, spec: NetworkSpec, batch: int, steps: int, warmup: int,
+                                device: torch.device) -> float:
+    """pytorch/examples dcgan/main.py's loop: fp32, DataLoader, BCELoss on sigmoid outputs."""
+    data = TensorDataset(torch.from_numpy(images).float().div(127.5).sub(1))
+    loader = DataLoader(data, batch_size=batch, shuffle=True, drop_last=True)
+    net_g = Generator(spec).to(device)
+    net_d = nn.Sequential(Discriminator(spec), nn.Sigmoid()).to(device)
+    criterion = nn.BCELoss()
+    optimizer_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optimizer_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+    def step(real: torch.Tensor) -> None:
+        real = real.to(device)
+        ones, zeros = torch.ones(batch, device=device), torch.zeros(batch, device=device)
+        net_d.zero_grad()
+        error_real = criterion(net_d(real), ones)
+        error_real.backward()
+        fake = net_g(torch.randn(batch, spec.latent_dim, device=device))
+        error_fake = criterion(net_d(fake.detach()), zeros)
+        error_fake.backward()
+        optimizer_d.step()
+        net_g.zero_grad()
+        criterion(net_d(fake), ones).backward()
+        optimizer_g.step()
+
+    def batches():
+        while True:
+            yield from loader
+
+    stream = batches()
+    for _ in range(warmup):
+        step(next(stream)[0])
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step(next(stream)[0])
+    synchronize(device)
+    return steps * batch / (time.perf_counter() - started)
+
+
+def ganforge_images_per_second(images: np.ndarray, spec: NetworkSpec, batch: int, steps: int, warmup: int,
+                               device: torch.device, precision: str) -> float:
+    trainer = Trainer(TrainConfig(network=spec, batch_size=batch, precision=precision), images, None, device)
+    for _ in range(warmup):
+        trainer.train_step()
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    synchronize(device)
+    return steps * batch / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    torch.manual_seed(0)
+
+    print(f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
+    print(f"| size | reference fp32+DataLoader img/s | ganforge fp32 img/s | ganforge auto img/s | precision | ratio |")
+    print("|---:|---:|---:|---:|---|---:|")
+    for size in args.sizes:
+        spec = NetworkSpec(image_size=size, channels=3, latent_dim=100, base_channels=64)
+        images = np.random.default_rng(0).integers(0, 256, (max(1024, 4 * args.batch), 3, size, size), np.uint8)
+        timing = (args.batch, args.steps, args.warmup, device)
+        reference = reference_images_per_second(images, spec, *timing)
+        plain = ganforge_images_per_second(images, spec, *timing, precision="fp32")
+        auto = ganforge_images_per_second(images, spec, *timing, precision="auto")
+        chosen = Trainer(TrainConfig(network=spec), images[:1], None, device).dtype
+        print(f"| {size} | {reference:.1f} | {plain:.1f} | {auto:.1f} | {chosen or 'fp32'} | {auto / reference:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
