@@ -28,8 +28,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def reference_images_per_second(images: np.ndarray, spec: NetworkSpec, batch: int, steps: int, warmup: int,
-                                device: torch.device) -> float:
+def reference_images_per_second(
+    images: np.ndarray, spec: NetworkSpec, batch: int, steps: int, warmup: int, device: torch.device
+) -> float:
     """pytorch/examples dcgan/main.py's loop: fp32, DataLoader, BCELoss on sigmoid outputs."""
     data = TensorDataset(torch.from_numpy(images).float().div(127.5).sub(1))
     loader = DataLoader(data, batch_size=batch, shuffle=True, drop_last=True)
@@ -68,8 +69,15 @@ def reference_images_per_second(images: np.ndarray, spec: NetworkSpec, batch: in
     return steps * batch / (time.perf_counter() - started)
 
 
-def ganforge_images_per_second(images: np.ndarray, spec: NetworkSpec, batch: int, steps: int, warmup: int,
-                               device: torch.device, precision: str) -> float:
+def ganforge_images_per_second(
+    images: np.ndarray,
+    spec: NetworkSpec,
+    batch: int,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    precision: str,
+) -> float:
     trainer = Trainer(TrainConfig(network=spec, batch_size=batch, precision=precision), images, None, device)
     for _ in range(warmup):
         trainer.train_step()
@@ -82,7 +90,9 @@ def ganforge_images_per_second(images: np.ndarray, spec: NetworkSpec, batch: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
@@ -92,18 +102,24 @@ def main() -> None:
     device = pick_device(args.device)
     torch.manual_seed(0)
 
-    print(f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
-    print(f"| size | reference fp32+DataLoader img/s | ganforge fp32 img/s | ganforge auto img/s | precision | ratio |")
+    print(
+        f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}"
+    )
+    columns = ["size", "reference (fp32, DataLoader) img/s", "ganforge fp32 img/s", "ganforge auto img/s"]
+    print("| " + " | ".join([*columns, "dtype", "ratio"]) + " |")
     print("|---:|---:|---:|---:|---|---:|")
     for size in args.sizes:
         spec = NetworkSpec(image_size=size, channels=3, latent_dim=100, base_channels=64)
-        images = np.random.default_rng(0).integers(0, 256, (max(1024, 4 * args.batch), 3, size, size), np.uint8)
+        images = np.random.default_rng(0).integers(
+            0, 256, (max(1024, 4 * args.batch), 3, size, size), np.uint8
+        )
         timing = (args.batch, args.steps, args.warmup, device)
         reference = reference_images_per_second(images, spec, *timing)
         plain = ganforge_images_per_second(images, spec, *timing, precision="fp32")
         auto = ganforge_images_per_second(images, spec, *timing, precision="auto")
-        chosen = Trainer(TrainConfig(network=spec), images[:1], None, device).dtype
-        print(f"| {size} | {reference:.1f} | {plain:.1f} | {auto:.1f} | {chosen or 'fp32'} | {auto / reference:.2f}× |")
+        dtype = str(Trainer(TrainConfig(network=spec), images[:1], None, device).dtype or "fp32")
+        ratio = auto / reference
+        print(f"| {size} | {reference:.1f} | {plain:.1f} | {auto:.1f} | {dtype} | {ratio:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ def draw_shape(kind: str, rng: random.Random) -> bytes:
     x, y = rng.randint(radius, 63 - radius), rng.randint(radius, 63 - radius)
     colour = tuple(rng.randint(0, 160) for _ in range(3))
     box = (x - radius, y - radius, x + radius, y + radius)
-    (ImageDraw.Draw(image).ellipse if kind == "circles" else ImageDraw.Draw(image).rectangle)(box, fill=colour)
+    (ImageDraw.Draw(image).ellipse if kind == "circles" else ImageDraw.Draw(image).rectangle)(
+        box, fill=colour
+    )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

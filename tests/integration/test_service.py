@@ -133,3 +133,19 @@ def test_killed_sampling_worker_loses_no_model(api: httpx.Client, stack: Stack, 
     stack.wait_ready()
     after = api.post(f"/v1/models/{trained_digits}/generate", json=request)
     assert after.status_code == 200 and after.content == before.content
+
+
+def test_cli_watch_shows_progress_until_completed(api: httpx.Client, stack: Stack) -> None:
+    import subprocess
+    import sys
+
+    job = api.post("/v1/training-jobs", json={"dataset_id": "digits", "steps": 20, **TINY}).json()
+    watch = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--url", stack.url, "watch", job["id"]],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert watch.returncode == 0, watch.stderr
+    assert f"{job['id']}: completed" in watch.stdout
+    assert "20/20" in watch.stderr  # tqdm draws its bar on stderr

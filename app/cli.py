@@ -1,0 +1,48 @@
+"""`ganforge watch JOB_ID`: a progress bar for a training job, fed by its server-sent events."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import httpx
+from tqdm import tqdm
+
+
+def watch(base_url: str, job_id: str) -> int:
+    """Follow the job until it finishes; exit status 0 when it completed."""
+    with tqdm(unit="step", dynamic_ncols=True) as bar:
+        url = f"{base_url.rstrip('/')}/v1/training-jobs/{job_id}/events"
+        with httpx.stream("GET", url, timeout=None) as stream:
+            if stream.status_code != 200:
+                stream.read()
+                print(f"{stream.status_code}: {stream.text}", file=sys.stderr)
+                return 1
+            event: dict = {}
+            for line in stream.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                event = json.loads(line.removeprefix("data: "))
+                bar.total = event.get("steps") or bar.total
+                bar.n = event.get("step", 0)
+                if event.get("loss_d") is not None:
+                    bar.set_postfix(loss_d=f"{event['loss_d']:.3f}", loss_g=f"{event['loss_g']:.3f}")
+                bar.set_description(event.get("status", ""))
+                bar.refresh()
+    print(f"{job_id}: {event.get('status')}" + (f" ({event['error']})" if event.get("error") else ""))
+    return 0 if event.get("status") == "completed" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ganforge", description="ganforge command line")
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the API's address")
+    commands = parser.add_subparsers(dest="command", required=True)
+    watch_parser = commands.add_parser("watch", help="show a training job's progress until it finishes")
+    watch_parser.add_argument("job_id")
+    args = parser.parse_args(argv)
+    return watch(args.url, args.job_id)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
