@@ -9,6 +9,8 @@ import sys
 import httpx
 from tqdm import tqdm
 
+from app.security import ROLES, new_key
+
 
 def watch(base_url: str, job_id: str) -> int:
     """Follow the job until it finishes; exit status 0 when it completed."""
@@ -40,7 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     watch_parser = commands.add_parser("watch", help="show a training job's progress until it finishes")
     watch_parser.add_argument("job_id")
+    key_parser = commands.add_parser("new-key", help="make an API key and its GANFORGE_API_KEYS entry")
+    key_parser.add_argument("--role", choices=ROLES, default="user")
     args = parser.parse_args(argv)
+    if args.command == "new-key":
+        key, entry = new_key(args.role)
+        print(f"key (give it to the client; it is not stored): {key}")
+        print(f"entry for GANFORGE_API_KEYS (comma-separate several): {entry}")
+        return 0
     return watch(args.url, args.job_id)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,7 @@ from redis.asyncio import Redis as AsyncRedis
 from app.body_limit import BodySizeLimit
 from app.errors import install_error_handlers
 from app.routers import datasets, health, jobs, models, training_jobs
+from app.security import AdminOnly, AnyKey, parse_keys
 from workers.datasets import ensure_builtin_datasets
 from workers.settings import get_settings
 from workers.storage import Storage
@@ -29,6 +31,10 @@ generate (`POST /v1/models/{id}/generate`). Long work answers `202 Accepted` wit
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
+    if not parse_keys(settings.api_keys):
+        logging.getLogger("ganforge.api").warning(
+            "no API keys configured (GANFORGE_API_KEYS): answering only requests made to 127.0.0.1 / ::1"
+        )
     timeout = settings.redis_timeout_seconds
     app.state.redis = Redis.from_url(
         settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
@@ -50,8 +56,11 @@ def create_app() -> FastAPI:
     app = FastAPIOffline(title="ganforge", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, upload_limit=get_settings().max_upload_bytes)
     install_error_handlers(app)
-    for module in (health, datasets, training_jobs, models, jobs):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    app.include_router(datasets.router, dependencies=[AdminOnly])
+    app.include_router(training_jobs.router, dependencies=[AdminOnly])
+    app.include_router(models.router, dependencies=[AnyKey])
+    app.include_router(jobs.router, dependencies=[AnyKey])
     return app
 
 

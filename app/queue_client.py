@@ -14,16 +14,12 @@ from typing import Any
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse, Response
 from redis import Redis
-from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.results import Result
 
-from workers.contract import GENERATE_JOB, SAMPLING_QUEUE, TRAIN_JOB, TRAINING_QUEUE
+from workers.queueing import enqueue_sampling, enqueue_training
 from workers.settings import Settings
-
-TRAINING_RESULT_TTL = 30 * 24 * 3600
-SAMPLING_JOB_TIMEOUT = 300
 
 
 def wants_async(prefer: str | None) -> bool:
@@ -44,27 +40,11 @@ class JobClient:
         self.settings = settings
 
     def enqueue_training(self, model_id: str, job_id: str) -> Job:
-        queue = Queue(TRAINING_QUEUE, connection=self.redis)
-        return queue.enqueue(
-            TRAIN_JOB,
-            model_id,
-            job_id=job_id,
-            job_timeout=-1,
-            result_ttl=TRAINING_RESULT_TTL,
-            failure_ttl=TRAINING_RESULT_TTL,
-            description=f"train {model_id}",
-        )
+        return enqueue_training(self.redis, model_id, job_id)
 
-    def enqueue_generate(self, **arguments: Any) -> Job:
-        queue = Queue(SAMPLING_QUEUE, connection=self.redis_blocking)
-        return queue.enqueue(
-            GENERATE_JOB,
-            kwargs=arguments,
-            job_timeout=SAMPLING_JOB_TIMEOUT,
-            result_ttl=self.settings.result_ttl_seconds,
-            failure_ttl=self.settings.result_ttl_seconds,
-            ttl=self.settings.result_ttl_seconds,
-        )
+    def enqueue_sampling(self, function: str, **arguments: Any) -> Job:
+        """Interactive work (workers.contract's job names) on the sampling queue."""
+        return enqueue_sampling(self.redis_blocking, function, arguments, self.settings.result_ttl_seconds)
 
     def fetch(self, job_id: str) -> Job | None:
         try:

@@ -188,7 +188,9 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        decay = self.config.ema_decay
+        """G-EMA ← decay·G-EMA + (1 − decay)·G. The decay ramps up as (1 + t)/(10 + t) to `ema_decay`:
+        early on a long average would mostly hold the random start and the EMA images would be mush."""
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
         ema_parameters = list(self.generator_ema.parameters())
         torch._foreach_lerp_(ema_parameters, list(self.generator.parameters()), 1.0 - decay)
         for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):

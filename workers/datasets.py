@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from models.atomic import atomic_write_bytes
@@ -36,9 +37,14 @@ def ingest_upload(
     channels: int,
     labels: LabelMode,
     limits: IngestLimits,
+    age_bins: Sequence[int] | None = None,
 ) -> DatasetManifest:
-    """Decode and pack the archive's images; raises models.datasets.DatasetError when it is unusable."""
-    packed = ingest_archive(archive, image_size=image_size, channels=channels, labels=labels, limits=limits)
+    """Decode and pack the archive's images; raises models.datasets.DatasetError when it is unusable.
+    `age_bins` (lower edges) buckets ages for labels=utkface or a labels.csv with an age column; the
+    edges used are recorded in the manifest."""
+    packed = ingest_archive(
+        archive, image_size=image_size, channels=channels, labels=labels, limits=limits, age_bins=age_bins
+    )
     return _store(storage, new_id("ds"), name or archive.name, labels, packed)
 
 
@@ -63,6 +69,7 @@ def _store(
         classes=packed.classes,
         class_counts={label: counts[index] for index, label in enumerate(packed.classes)},
         skipped=[SkippedFileRecord(path=item.path, reason=item.reason) for item in packed.skipped],
+        age_bins=packed.age_bins,
     )
     final = storage.dataset_dir(dataset_id)
     staging = final.with_name(f".incoming-{dataset_id}-{secrets.token_hex(4)}")

@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = get_settings()
+    if not settings.api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(
+            f"refusing to listen on {args.host} with no API keys: set GANFORGE_API_KEYS "
+            "(make one with `ganforge new-key --role admin`) or keep the default 127.0.0.1"
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     redis = ensure_redis(settings.redis_url, settings.data_dir)
     env = {

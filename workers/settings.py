@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     model_cache_mb: int = Field(
         1024, gt=0, description="Memory the sampling worker may spend on loaded models."
     )
+    api_keys: str = Field(
+        "",
+        description="Comma-separated `role:sha256-of-key` entries (roles admin, user); empty: local only.",
+    )
+    requests_per_minute: int = Field(6000, ge=0, description="Per API key; 0: unlimited. Past it: 429.")
+    max_concurrent_jobs: int = Field(
+        4, ge=0, description="Queued or running training jobs per key; 0: unlimited."
+    )
     redis_timeout_seconds: float = Field(5.0, gt=0, description="Redis connect/read timeout of the API.")
 
 

@@ -56,10 +56,11 @@ class DatasetManifest(BaseModel):
     count: int
     image_size: int
     channels: int
-    labels: Literal["none", "folders", "csv", "builtin"]
+    labels: Literal["none", "folders", "csv", "builtin", "utkface"]
     classes: list[str] = Field(default_factory=list)
     class_counts: dict[str, int] = Field(default_factory=dict)
     skipped: list[SkippedFileRecord] = Field(default_factory=list)
+    age_bins: list[int] | None = None
 
 
 class ModelManifest(BaseModel):
@@ -77,6 +78,7 @@ class ModelManifest(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     device: str | None = None
+    owner: str = Field("local", description="The API key (its hash prefix) that started the training.")
 
     @property
     def conditional(self) -> bool:

@@ -18,11 +18,30 @@ from rq.executions import Execution
 from rq.job import Job
 from rq.worker import WorkerStatus
 
+from workers.contract import TRAINING_QUEUE
+from workers.recovery import recover_abandoned_training
+from workers.runtime import current_runtime
+
 HEARTBEAT_SECONDS = 10
 HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_SECONDS
+MAINTENANCE_SECONDS = 15
 
 
 class InProcessWorker(SimpleWorker):
+    """Also, on a training queue, queues again the training jobs whose worker died (workers.recovery),
+    checked every MAINTENANCE_SECONDS or so while idle."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("worker_ttl", 2 * MAINTENANCE_SECONDS)
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
+        super().__init__(*args, **kwargs)
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()  # RQ's cleanup marks jobs with stopped heartbeats as abandoned
+        if TRAINING_QUEUE in self.queue_names():
+            runtime = current_runtime()
+            recover_abandoned_training(runtime.storage, runtime.redis)
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         execution = self.prepare_execution(job)
         with self._heartbeats(job, execution):

@@ -9,12 +9,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.responses import FileResponse, Response
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from app.dependencies import DatasetDep, SettingsDep, StorageDep
 from app.errors import field_error
 from app.schemas import PNG_RESPONSE, Dataset, DatasetList
-from models.datasets import DatasetError, IngestLimits
+from models.datasets import DatasetError, IngestLimits, parse_age_bins
 from workers.datasets import PREVIEW_FILE, ingest_upload
 from workers.storage import DatasetManifest, Storage
 
@@ -30,8 +30,20 @@ def _one_of(*allowed: int):
     return AfterValidator(check)
 
 
-def to_response(manifest: DatasetManifest) -> Dataset:
-    return Dataset(**manifest.model_dump(), preview_url=f"/v1/datasets/{manifest.id}/preview.png")
+class DatasetWithAgeBins(Dataset):
+    """app.schemas.Dataset plus the age bins (kept here until app.schemas.Dataset has the field)."""
+
+    age_bins: list[int] | None = Field(
+        None, description="Lower edges of the age groups, for labels utkface or csv with an age column."
+    )
+
+
+class DatasetListWithAgeBins(DatasetList):
+    datasets: list[DatasetWithAgeBins]
+
+
+def to_response(manifest: DatasetManifest) -> DatasetWithAgeBins:
+    return DatasetWithAgeBins(**manifest.model_dump(), preview_url=f"/v1/datasets/{manifest.id}/preview.png")
 
 
 @router.post("", status_code=201, summary="Upload a dataset (zip or tar of images)")
@@ -43,13 +55,28 @@ def upload_dataset(
     image_size: Annotated[int, Form(description="32, 64 or 128"), _one_of(32, 64, 128)] = 64,
     channels: Annotated[int, Form(description="1 (grey) or 3 (RGB)"), _one_of(1, 3)] = 3,
     labels: Annotated[
-        Literal["none", "folders", "csv"],
-        Form(description="none; folders: the first folder names the class; csv: labels.csv filename,label"),
+        Literal["none", "folders", "csv", "utkface"],
+        Form(
+            description="none; folders: the first folder names the class; csv: labels.csv with the columns "
+            "filename,label or filename,age; utkface: the age starts the file name ({age}_{gender}_{race}_…)"
+        ),
     ] = "none",
-) -> Dataset:
+    age_bins: Annotated[
+        str | None,
+        Form(
+            max_length=200,
+            description="Ages are grouped by these increasing lower edges, comma-separated (labels utkface "
+            "or csv with an age column). Default 0,19,30,40,50,60: 0-18, 19-29, 30-39, 40-49, 50-59, 60+.",
+        ),
+    ] = None,
+) -> DatasetWithAgeBins:
     """Images of any common format and mode are decoded, EXIF-rotated, centre-cropped, resized and
-    packed. Files that are not usable images are skipped and listed with the reason; the upload
-    succeeds if at least one image is usable."""
+    packed. Files that are not usable images (or, for age labels, have a missing or impossible age) are
+    skipped and listed with the reason; the upload succeeds if at least one image is usable."""
+    try:
+        edges = parse_age_bins(age_bins) if age_bins is not None else None
+    except DatasetError as error:
+        raise field_error("body", error.field, error.reason, error.status) from error
     limits = IngestLimits(max_pixels=settings.max_image_pixels, max_total_bytes=4 * settings.max_upload_bytes)
     with tempfile.NamedTemporaryFile(dir=storage.uploads_dir(), suffix=".upload") as archive:
         shutil.copyfileobj(file.file, archive, length=2**20)
@@ -63,6 +90,7 @@ def upload_dataset(
                 channels=channels,
                 labels=labels,
                 limits=limits,
+                age_bins=edges,
             )
         except DatasetError as error:
             raise field_error("body", error.field, error.reason, error.status) from error
@@ -70,12 +98,12 @@ def upload_dataset(
 
 
 @router.get("", summary="List datasets")
-def list_datasets(storage: StorageDep) -> DatasetList:
-    return DatasetList(datasets=[to_response(manifest) for manifest in storage.list_datasets()])
+def list_datasets(storage: StorageDep) -> DatasetListWithAgeBins:
+    return DatasetListWithAgeBins(datasets=[to_response(manifest) for manifest in storage.list_datasets()])
 
 
 @router.get("/{dataset_id}", summary="A dataset's statistics: count, classes, skipped files")
-def get_dataset(dataset: DatasetDep) -> Dataset:
+def get_dataset(dataset: DatasetDep) -> DatasetWithAgeBins:
     return to_response(dataset)
 
 

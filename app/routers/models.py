@@ -12,9 +12,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from app.dependencies import JobClientDep, ModelDep, StorageDep
 from app.errors import field_error
 from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, GeneratedImages, Model, ModelList, ModelMetrics
+from app.security import AdminOnly
 from models.layout import read_metrics
 from models.plots import loss_curve_png
-from workers.contract import MAX_SEED, GenerateRequest
+from workers.contract import GENERATE_JOB, MAX_SEED, GenerateRequest
 from workers.storage import ModelManifest, Storage
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -62,7 +63,9 @@ def get_model(model: ModelDep, storage: StorageDep) -> Model:
     return to_response(model, storage)
 
 
-@router.delete("/{model_id}", status_code=204, summary="Delete a model and its files")
+@router.delete(
+    "/{model_id}", status_code=204, summary="Delete a model and its files", dependencies=[AdminOnly]
+)
 def delete_model(model: ModelDep, storage: StorageDep) -> None:
     """Refused (409) while its training job is queued or running: cancel it first."""
     if model.status in ("queued", "running"):
@@ -136,7 +139,8 @@ def generate(
     """Runs on the sampling queue. Waits for the images up to a bound (GANFORGE_SYNC_WAIT_SECONDS), then
     answers 202 with `Location: /v1/jobs/{id}`. Response headers `X-Seeds` and `X-Checkpoint` say what
     was used."""
-    job = jobs.enqueue_generate(
+    job = jobs.enqueue_sampling(
+        GENERATE_JOB,
         model_id=model.id,
         seeds=_seeds(request),
         labels=_labels(model, request),

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from redis import Redis
 
-from app.dependencies import JobClientDep, RedisDep, StorageDep, TrainingJobId
+from app.dependencies import JobClientDep, RedisDep, SettingsDep, StorageDep, TrainingJobId
 from app.errors import field_error
 from app.schemas import LiveProgress, TrainingJob, TrainingJobList
+from app.security import Principal, PrincipalDep
 from workers.contract import TrainingSpec
 from workers.progress import clear_cancel, events_channel, read_progress, request_cancel
 from workers.storage import (
@@ -81,6 +82,8 @@ def start_training(
     storage: StorageDep,
     redis: RedisDep,
     jobs: JobClientDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[
         str | None, Header(max_length=200, description="Retries with the same key create one job.")
     ] = None,
@@ -92,6 +95,7 @@ def start_training(
     if spec.conditional and not dataset.classes:
         raise field_error("body", "conditional", f"dataset {dataset.id!r} has no labels to condition on")
 
+    _limit_concurrent_jobs(storage, principal, settings.max_concurrent_jobs)
     model_id = new_id("m")
     if idempotency_key:
         key = f"ganforge:idempotency:{idempotency_key}"
@@ -108,10 +112,25 @@ def start_training(
         image_size=spec.image_size or dataset.image_size,
         channels=dataset.channels,
         classes=dataset.classes if spec.conditional else [],
+        owner=principal.id,
     )
     storage.write_model(manifest)
     jobs.enqueue_training(model_id, manifest.training_job_id)
     return _accepted(to_response(manifest, storage, redis))
+
+
+def _limit_concurrent_jobs(storage: Storage, principal: Principal, limit: int) -> None:
+    if not limit or principal.id == "local":
+        return
+    active = [
+        m for m in storage.list_models() if m.owner == principal.id and m.status in ("queued", "running")
+    ]
+    if len(active) >= limit:
+        raise HTTPException(
+            429,
+            f"this key already has {len(active)} queued or running training jobs (limit {limit})",
+            {"Retry-After": "60"},
+        )
 
 
 def _existing_for_key(model_id: str, spec: TrainingSpec, storage: Storage, redis: Redis) -> JSONResponse:
@@ -207,9 +226,6 @@ def resume_training(
             409, f"only a canceled or failed job can be resumed; this one is {manifest.status}"
         )
     clear_cancel(redis, manifest.training_job_id)
-    old = jobs.fetch(manifest.training_job_id)
-    if old is not None:
-        old.delete()
     manifest = storage.update_model(manifest.id, status="queued", error=None, finished_at=None)
     jobs.enqueue_training(manifest.id, manifest.training_job_id)
     return _accepted(to_response(manifest, storage, redis))

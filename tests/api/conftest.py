@@ -19,7 +19,7 @@ from workers.storage import ModelManifest, Storage, new_id, training_job_id_for,
 def client(service_env, redis) -> Iterator[TestClient]:
     from app.main import create_app
 
-    with TestClient(create_app()) as test_client:
+    with TestClient(create_app(), base_url="http://127.0.0.1") as test_client:
         yield test_client
 
 

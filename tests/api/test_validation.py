@@ -95,7 +95,7 @@ def test_upload_over_the_limit_is_413(service_env, redis, monkeypatch: pytest.Mo
 
     monkeypatch.setenv("GANFORGE_MAX_UPLOAD_BYTES", "4096")
     get_settings.cache_clear()
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), base_url="http://127.0.0.1") as client:
         response = upload(client, labelled_zip())
         assert response.status_code == 413 and "4096" in response.json()["detail"]
         streamed = client.post(  # no Content-Length: cut off while streaming

@@ -1,0 +1,141 @@
+"""API keys, roles and per-key request limits.
+
+Keys are configured as `GANFORGE_API_KEYS="admin:<sha256 hex>,user:<sha256 hex>"`: only hashes are
+kept, and a presented key is hashed and compared with every configured hash in constant time
+(`ganforge new-key --role user` makes a key and its entry). Roles: `admin` may do everything; `user`
+may read models and use them (generate, latents, …), but not touch datasets, training or deletion.
+
+With no keys configured the service is open, but answers only on a loopback address (127.0.0.1, ::1):
+a request that reached the server through any other address gets 403 saying why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.exceptions import RedisError
+
+from workers.settings import Settings, get_settings
+
+Role = Literal["admin", "user"]
+ROLES: tuple[Role, ...] = ("admin", "user")
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str  # "local" when no keys are configured, else the first 12 hex digits of the key's hash
+    role: Role
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    role: Role
+    sha256: bytes
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key(role: Role) -> tuple[str, str]:
+    """A fresh random key and its configuration entry."""
+    key = "gf_" + secrets.token_urlsafe(32)
+    return key, f"{role}:{hash_key(key)}"
+
+
+def parse_keys(config: str) -> list[KeyEntry]:
+    entries = []
+    for item in filter(None, (part.strip() for part in config.split(","))):
+        role, _, digest = item.partition(":")
+        if role not in ROLES or len(digest) != 64:
+            raise ValueError(
+                f"GANFORGE_API_KEYS entry {item[:20]!r}… is not 'admin:<sha256 hex>' or 'user:<sha256 hex>'"
+            )
+        entries.append(KeyEntry(role, bytes.fromhex(digest)))  # type: ignore[arg-type]
+    return entries
+
+
+def match_key(key: str, entries: list[KeyEntry]) -> KeyEntry | None:
+    """The entry whose hash matches `key`; every entry is compared, each in constant time."""
+    presented = hashlib.sha256(key.encode()).digest()
+    found = None
+    for entry in entries:
+        if hmac.compare_digest(presented, entry.sha256):
+            found = entry
+    return found
+
+
+def is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    settings = get_settings()
+    entries = parse_keys(settings.api_keys)
+    if not entries:
+        server = request.scope.get("server")
+        if server and not is_loopback(server[0]):
+            raise HTTPException(
+                403,
+                "no API keys are configured, so only requests to 127.0.0.1 are served; set GANFORGE_API_KEYS",
+            )
+        return Principal("local", "admin")
+    if credentials is None:
+        raise HTTPException(
+            401, "an API key is required: Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"}
+        )
+    entry = match_key(credentials.credentials, entries)
+    if entry is None:
+        raise HTTPException(401, "the API key is not valid", {"WWW-Authenticate": "Bearer"})
+    principal = Principal(entry.sha256.hex()[:12], entry.role)
+    _count_request(request, principal, settings)
+    return principal
+
+
+def _count_request(request: Request, principal: Principal, settings: Settings) -> None:
+    """A fixed one-minute window per key in Redis. Without Redis, requests are not counted (fail open),
+    so what needs no Redis keeps working while it is down."""
+    limit = settings.requests_per_minute
+    if not limit:
+        return
+    window = int(time.time() // 60)
+    key = f"ganforge:rate:{principal.id}:{window}"
+    try:
+        with request.app.state.redis.pipeline(transaction=False) as pipe:
+            count, _ = pipe.incr(key).expire(key, 120).execute()
+    except RedisError:
+        return
+    if count > limit:
+        retry_after = 60 - int(time.time()) % 60
+        raise HTTPException(
+            429, f"more than {limit} requests per minute for this key", {"Retry-After": str(retry_after)}
+        )
+
+
+def require(role: Role):
+    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if role == "admin" and principal.role != "admin":
+            raise HTTPException(403, "this needs an admin key")
+        return principal
+
+    return Depends(check)
+
+
+AdminOnly = require("admin")
+AnyKey = require("user")
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
