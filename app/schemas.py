@@ -36,10 +36,13 @@ class Dataset(BaseModel):
     count: int = Field(description="Usable images.")
     image_size: int
     channels: int
-    labels: str = Field(description="How labels were read: none, folders, csv or builtin.")
+    labels: str = Field(description="How labels were read: none, folders, csv, utkface or builtin.")
     classes: list[str]
     class_counts: dict[str, int]
     skipped: list[SkippedFileRecord] = Field(description="Files not used, each with the reason.")
+    age_bins: list[int] | None = Field(
+        None, description="Lower edges of the age groups (labels utkface, or csv with an age column)."
+    )
     preview_url: str
 
 

@@ -4,14 +4,21 @@ digits set. numpy, Pillow and the standard library only (no torch): the API proc
 Archives are never extracted to disk: members are read into memory one at a time, each read bounded.
 Every member's name, type and declared size is vetted (for a zip before anything is read, for a tar as
 the stream reaches it) and one unsafe member rejects the whole upload.
+
+Labels come from folders, from a labels.csv (a `label` column, or a numeric `age` column), or from
+UTKFace-style file names (`{age}_{gender}_{race}_....jpg`). Ages are bucketed by increasing lower edges
+(`age_bins`) into classes named "0-18", "19-29", ..., "60+", kept in age order.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import csv
 import functools
 import io
+import itertools
+import math
 import posixpath
 import re
 import stat
@@ -31,8 +38,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from models.atomic import atomic_writer
 from models.imaging import grid_png
 
-LabelMode = Literal["none", "folders", "csv"]
-LABEL_MODES: tuple[str, ...] = ("none", "folders", "csv")
+LabelMode = Literal["none", "folders", "csv", "utkface"]
+LABEL_MODES: tuple[str, ...] = ("none", "folders", "csv", "utkface")
+AGE_LABEL_MODES: tuple[str, ...] = ("utkface", "csv")  # csv only when labels.csv has an age column
+
+# The six Age-cGAN groups 0-18, 19-29, 30-39, 40-49, 50-59, 60+, as lower edges.
+DEFAULT_AGE_BINS: tuple[int, ...] = (0, 19, 30, 40, 50, 60)
+MAX_AGE_BINS = 20
+MAX_AGE = 120  # older is taken for a typo and the file skipped
 
 LABELS_CSV = "labels.csv"
 IMAGES_FILE = "images.npy"
@@ -70,8 +83,9 @@ class SkippedFile:
 class PackedDataset:
     images: np.ndarray  # (N, C, H, W) uint8, H = W = image_size
     labels: np.ndarray | None  # (N,) int64 indices into classes; None when unlabelled
-    classes: list[str]  # sorted class names ([] when unlabelled)
+    classes: list[str]  # sorted class names, age classes in age order ([] when unlabelled)
     skipped: list[SkippedFile]
+    age_bins: list[int] | None = None  # the lower edges used when the classes are age groups
 
 
 class DatasetError(ValueError):
@@ -407,8 +421,10 @@ def _csv_path(text: str) -> str:
     return unicodedata.normalize("NFC", text.strip().replace("\\", "/")).lstrip("/")
 
 
-def _parse_labels_csv(data: bytes) -> dict[str, str]:
-    """filename → label, from a csv with a `filename,label` header (other columns ignored)."""
+def _parse_labels_csv(data: bytes, *, prefer_age: bool = False) -> tuple[str, dict[str, str]]:
+    """("label", filename → label) from a csv with a `filename,label` header, or ("age", filename →
+    age text) from `filename,age` (other columns ignored). With both columns the label column wins
+    unless `prefer_age`. Age texts may be empty or odd: they are judged per image later."""
     try:
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     except UnicodeDecodeError as exc:
@@ -418,24 +434,28 @@ def _parse_labels_csv(data: bytes) -> dict[str, str]:
     if not rows:
         raise DatasetError("labels", "labels.csv is empty")
     columns = [cell.strip().lower() for cell in rows[0]]
-    if "filename" not in columns or "label" not in columns:
+    if "filename" not in columns or ("label" not in columns and "age" not in columns):
         raise DatasetError(
-            "labels", f"labels.csv needs a header row with the columns filename,label (found {rows[0]!r})"
+            "labels",
+            "labels.csv needs a header row with the columns filename,label or filename,age "
+            f"(found {rows[0]!r})",
         )
-    name_at, label_at = columns.index("filename"), columns.index("label")
-    labels: dict[str, str] = {}
+    column = "age" if "age" in columns and (prefer_age or "label" not in columns) else "label"
+    name_at, value_at = columns.index("filename"), columns.index(column)
+    values: dict[str, str] = {}
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) <= max(name_at, label_at):
+        if len(row) <= name_at or (column == "label" and len(row) <= value_at):
             raise DatasetError("labels", f"labels.csv line {line} has too few columns")
-        name, label = _csv_path(row[name_at]), row[label_at].strip()
-        if not name or not label:
-            raise DatasetError("labels", f"labels.csv line {line} has an empty filename or label")
-        if labels.setdefault(name, label) != label:
-            both = f"{labels[name]!r} and {label!r}"
-            raise DatasetError("labels", f"labels.csv gives {name!r} two labels: {both}")
-    return labels
+        name = _csv_path(row[name_at])
+        value = row[value_at].strip() if value_at < len(row) else ""  # a short row: no age
+        if not name or (column == "label" and not value):
+            raise DatasetError("labels", f"labels.csv line {line} has an empty filename or {column}")
+        if values.setdefault(name, value) != value:
+            both = f"{values[name]!r} and {value!r}"
+            raise DatasetError("labels", f"labels.csv gives {name!r} two {column}s: {both}")
+    return column, values
 
 
 def _csv_labels(
@@ -465,6 +485,93 @@ def _sort_classes(names: set[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Ages
+
+
+def age_classes(edges: Sequence[int]) -> list[str]:
+    """Class names for increasing lower edges, in age order: bin i covers [edge_i, edge_{i+1} - 1] and
+    is named "{lo}-{hi}"; the last is "{lo}+". (0, 19, 60) → ["0-18", "19-59", "60+"]."""
+    if not edges:
+        return []
+    return [f"{low}-{high - 1}" for low, high in itertools.pairwise(edges)] + [f"{edges[-1]}+"]
+
+
+def age_bucket(age: int, edges: Sequence[int]) -> int | None:
+    """Index of the bin that holds `age`; None below the first edge."""
+    if not edges or age < edges[0]:
+        return None
+    return bisect.bisect_right(edges, age) - 1
+
+
+def _age_bins_error(reason: str) -> DatasetError:
+    return DatasetError("age_bins", reason, 422)
+
+
+def check_age_bins(edges: Sequence[int]) -> tuple[int, ...]:
+    """The edges as a tuple, or DatasetError (field age_bins, 422) saying what is wrong with them."""
+    if isinstance(edges, (str, bytes)) or not isinstance(edges, Sequence):
+        raise _age_bins_error(f"age_bins must be a list of whole numbers, got {edges!r}")
+    if not edges:
+        raise _age_bins_error("age_bins is empty: give increasing lower edges such as 0,19,30,40,50,60")
+    if any(isinstance(edge, bool) or not isinstance(edge, int) for edge in edges):
+        raise _age_bins_error(f"age_bins must be whole numbers, got {list(edges)!r}")
+    if len(edges) > MAX_AGE_BINS:
+        raise _age_bins_error(f"age_bins has {len(edges)} bins; at most {MAX_AGE_BINS} are allowed")
+    if min(edges) < 0:
+        raise _age_bins_error(f"age_bins cannot be negative (got {min(edges)})")
+    if max(edges) > MAX_AGE:
+        raise _age_bins_error(f"age_bins edge {max(edges)} is above the oldest accepted age ({MAX_AGE})")
+    for low, high in itertools.pairwise(edges):
+        if high <= low:
+            raise _age_bins_error(f"age_bins must be strictly increasing ({high} follows {low})")
+    return tuple(edges)
+
+
+def parse_age_bins(text: str) -> tuple[int, ...]:
+    """Comma-separated lower edges ("0,19,30,40,50,60") → checked tuple; DatasetError (age_bins, 422)."""
+    if not text.strip():
+        raise _age_bins_error("age_bins is empty: give increasing lower edges such as 0,19,30,40,50,60")
+    items = [item.strip() for item in text.split(",")]
+    bad = [item for item in items if not re.fullmatch(r"[+-]?\d{1,9}", item)]
+    if bad:
+        raise _age_bins_error(
+            f"age_bins must be comma-separated whole numbers such as 0,19,30; {_clip(bad[0])!r} is not one"
+        )
+    return check_age_bins([int(item) for item in items])
+
+
+def _clip(text: str, width: int = 20) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_AGE_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+def _age_label(text: str | None, edges: Sequence[int], missing: str) -> str | _NoLabel:
+    """The age class for an age written as text (decimals are floored: 18.9 is 18), or why none."""
+    text = (text or "").strip()
+    if not text:
+        return _NoLabel(missing)
+    if not _AGE_NUMBER.fullmatch(text):
+        return _NoLabel(f"age {_clip(text)!r} is not a number")
+    value = float(text)
+    if value < 0 or value > MAX_AGE:
+        return _NoLabel(f"impossible age {_clip(text)}")
+    age = math.floor(value)
+    index = age_bucket(age, edges)
+    if index is None:
+        return _NoLabel(f"age {age} is below the first age bin ({edges[0]})")
+    return age_classes(edges)[index]
+
+
+def _utkface_age(name: str) -> str | None:
+    """The age in a UTKFace file name `{age}_{gender}_{race}_{date}.jpg`: the integer before the first
+    underscore; None when the name does not start like that."""
+    head, underscore, _ = name.partition("_")
+    return head if underscore and re.fullmatch(r"[+-]?\d+", head) else None
+
+
+# --------------------------------------------------------------------------------------------------
 # Ingestion
 
 
@@ -474,13 +581,36 @@ class _Decoded:
     pixels: np.ndarray
 
 
-def _check_options(image_size: int, channels: int, labels: str) -> None:
+@dataclass(frozen=True)
+class _NoLabel:
+    """A labelled set's image that got no class, and why (it is skipped)."""
+
+    reason: str
+
+
+@dataclass
+class _Labelling:
+    names: list[str | _NoLabel]  # one per decoded image
+    class_order: list[str] | None = None  # None: sort the class names found
+    age_bins: tuple[int, ...] | None = None
+
+
+def _check_options(
+    image_size: int, channels: int, labels: str, age_bins: Sequence[int] | None
+) -> tuple[int, ...] | None:
     if not isinstance(image_size, int) or image_size < 1:
         raise DatasetError("image_size", f"image_size must be a positive integer, got {image_size!r}")
     if channels not in (1, 3):
         raise DatasetError("channels", f"channels must be 1 or 3, got {channels!r}")
     if labels not in LABEL_MODES:
         raise DatasetError("labels", f"labels must be one of {', '.join(LABEL_MODES)}, got {labels!r}")
+    if age_bins is None:
+        return None
+    if labels not in AGE_LABEL_MODES:
+        raise _age_bins_error(
+            f"age_bins only applies to labels=utkface or labels=csv with an age column, not labels={labels}"
+        )
+    return check_age_bins(age_bins)
 
 
 def _looks_like_archive(name: str, data: bytes | None = None) -> bool:
@@ -510,14 +640,42 @@ def _no_usable_image(skipped: Sequence[SkippedFile]) -> DatasetError:
     return DatasetError("file", f"no usable image in the archive ({len(skipped)} skipped: {first}{more})")
 
 
+def _or_no_label(name: str | None, reason: str) -> str | _NoLabel:
+    return _NoLabel(reason) if name is None else name
+
+
+def _age_labelling(names: list[str | _NoLabel], edges: tuple[int, ...]) -> _Labelling:
+    return _Labelling(names, class_order=age_classes(edges), age_bins=edges)
+
+
 def _assign_labels(
-    decoded: list[_Decoded], mode: str, csv_files: list[tuple[tuple[str, ...], bytes]]
-) -> list[str | None]:
+    decoded: list[_Decoded],
+    mode: str,
+    csv_files: list[tuple[tuple[str, ...], bytes]],
+    age_bins: tuple[int, ...] | None,
+) -> _Labelling:
     paths = [item.parts for item in decoded]
+    edges = age_bins or DEFAULT_AGE_BINS
     if mode == "folders":
-        return _folder_labels(paths)
+        return _Labelling([_or_no_label(name, "no label folder") for name in _folder_labels(paths)])
+    if mode == "utkface":
+        ages = [_utkface_age(parts[-1]) for parts in paths]
+        return _age_labelling([_age_label(age, edges, "no age in file name") for age in ages], edges)
     csv_parts, data = _choose_labels_csv(csv_files, paths)
-    return _csv_labels(paths, csv_parts, _parse_labels_csv(data))
+    column, rows = _parse_labels_csv(data, prefer_age=age_bins is not None)
+    values = _csv_labels(paths, csv_parts, rows)
+    if column == "label":
+        if age_bins is not None:
+            raise _age_bins_error(
+                "age_bins only applies to labels=utkface or to a labels.csv with an age column; "
+                "this labels.csv has filename,label"
+            )
+        return _Labelling([_or_no_label(value, "not in labels.csv") for value in values])
+    names = [
+        _NoLabel("not in labels.csv") if value is None else _age_label(value, edges, "no age in labels.csv")
+        for value in values
+    ]
+    return _age_labelling(names, edges)
 
 
 def ingest_archive(
@@ -527,11 +685,16 @@ def ingest_archive(
     channels: int,
     labels: LabelMode,
     limits: IngestLimits = _DEFAULT_LIMITS,
+    age_bins: Sequence[int] | None = None,
 ) -> PackedDataset:
     """Read every image in a zip / tar / tar.gz into (N, C, S, S) uint8, centre-cropped and resized,
     sorted by member path. Unusable members are reported in `skipped`; a hostile or useless archive
-    raises DatasetError."""
-    _check_options(image_size, channels, labels)
+    raises DatasetError.
+
+    labels="utkface" (ages from file names) and labels="csv" with an `age` column bucket ages by
+    `age_bins` (increasing lower edges; DEFAULT_AGE_BINS when None); images with a missing or
+    impossible age are skipped. age_bins with any other labels is an error (field age_bins, 422)."""
+    edges = _check_options(image_size, channels, labels, age_bins)
     budget = _ByteBudget(limits)
     decoded: list[_Decoded] = []
     skipped: list[SkippedFile] = []
@@ -553,18 +716,15 @@ def ingest_archive(
                 decoded.append(_Decoded(member.parts, outcome))
     if files == 0:
         raise DatasetError("file", "the archive is empty")
-    if labels == "none":
-        names: list[str | None] = [None] * len(decoded)
-    elif decoded:
-        names = _assign_labels(decoded, labels, csv_files)
+    if labels == "none" or not decoded:
+        labelling = _Labelling([])
     else:
-        names = []
-    missing = "no label folder" if labels == "folders" else "not in labels.csv"
+        labelling = _assign_labels(decoded, labels, csv_files, edges)
     return _pack(
         decoded,
-        names,
+        labelling,
         skipped,
-        unlabelled_reason=missing if labels != "none" else None,
+        labelled=labels != "none",
         channels=channels,
         image_size=image_size,
     )
@@ -592,20 +752,21 @@ def _ingest_member(
 
 def _pack(
     decoded: list[_Decoded],
-    names: list[str | None],
+    labelling: _Labelling,
     skipped: list[SkippedFile],
     *,
-    unlabelled_reason: str | None,
+    labelled: bool,
     channels: int,
     image_size: int,
 ) -> PackedDataset:
-    """Drop the images that got no label, sort by path and stack. `unlabelled_reason` is None for an
-    unlabelled set."""
-    labelled = unlabelled_reason is not None
-    kept: list[tuple[_Decoded, str | None]] = []
+    """Drop the images that got no label, sort by path and stack. For an unlabelled set `labelling`
+    is ignored. Classes keep `labelling.class_order` (age order) when given, else are sorted; either
+    way only classes with at least one image are kept."""
+    kept: list[tuple[_Decoded, str]] = []
+    names = labelling.names if labelled else [""] * len(decoded)
     for item, name in zip(decoded, names, strict=True):
-        if labelled and name is None:
-            skipped.append(SkippedFile("/".join(item.parts), unlabelled_reason))
+        if isinstance(name, _NoLabel):
+            skipped.append(SkippedFile("/".join(item.parts), name.reason))
         else:
             kept.append((item, name))
     skipped.sort(key=lambda item: item.path.split("/"))
@@ -617,10 +778,15 @@ def _pack(
         images[index] = item.pixels
     if not labelled:
         return PackedDataset(images, None, [], skipped)
-    classes = _sort_classes({name for _, name in kept if name is not None})
+    present = {name for _, name in kept}
+    if labelling.class_order is None:
+        classes = _sort_classes(present)
+    else:
+        classes = [name for name in labelling.class_order if name in present]
     index_of = {name: index for index, name in enumerate(classes)}
-    label_array = np.array([index_of[name] for _, name in kept if name is not None], dtype=np.int64)
-    return PackedDataset(images, label_array, classes, skipped)
+    label_array = np.array([index_of[name] for _, name in kept], dtype=np.int64)
+    age_bins = list(labelling.age_bins) if labelling.age_bins is not None else None
+    return PackedDataset(images, label_array, classes, skipped, age_bins)
 
 
 # --------------------------------------------------------------------------------------------------

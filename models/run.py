@@ -28,6 +28,10 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the newest checkpoint is the last good state."""
 
 
+class CheckpointWriteFailed(RuntimeError):
+    """A checkpoint could not be written (disk full, read-only); the newest one on disk is intact."""
+
+
 @dataclass(frozen=True)
 class Schedule:
     steps: int
@@ -62,7 +66,7 @@ def run_training(
     while trainer.step < schedule.steps:
         if should_stop():
             if trainer.step != last_checkpoint:
-                save_checkpoint(folder, trainer.step, trainer.state_dict(), schedule.keep_checkpoints)
+                _save(trainer, folder, schedule)
             return "stopped"
         metrics = trainer.train_step()
         if not (math.isfinite(metrics.loss_d) and math.isfinite(metrics.loss_g)):
@@ -77,9 +81,24 @@ def run_training(
             images, columns = trainer.sample_grid()
             atomic_write_bytes(sample_path(folder, step), grid_png(images, columns))
         if step % schedule.checkpoint_every == 0 or final:
-            save_checkpoint(folder, step, trainer.state_dict(), schedule.keep_checkpoints)
+            _save(trainer, folder, schedule)
             last_checkpoint = step
     return "completed"
+
+
+def _save(trainer: Trainer, folder: Path, schedule: Schedule) -> None:
+    try:
+        save_checkpoint(folder, trainer.step, trainer.state_dict(), schedule.keep_checkpoints)
+    except OSError as error:
+        newest = checkpoint_steps(folder)
+        kept = (
+            f"the newest checkpoint, step {newest[-1]}, is intact"
+            if newest
+            else "there is no earlier checkpoint"
+        )
+        raise CheckpointWriteFailed(
+            f"could not write the checkpoint of step {trainer.step} ({error}); {kept}"
+        ) from error
 
 
 def _append_metrics(path: Path, metrics: StepMetrics) -> None:

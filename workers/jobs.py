@@ -10,7 +10,7 @@ import torch
 from models.datasets import read_images
 from models.imaging import grid_png, png_bytes
 from models.networks import NetworkSpec
-from models.run import Schedule, TrainingDiverged, resume_newest, run_training
+from models.run import CheckpointWriteFailed, Schedule, TrainingDiverged, resume_newest, run_training
 from models.sampling import generate, latents_for_seeds
 from models.training import StepMetrics, TrainConfig, Trainer
 from workers.progress import cancel_requested, publish_progress
@@ -49,7 +49,11 @@ def train_model(model_id: str) -> dict[str, Any]:
             should_stop=progress.cancel_requested,
         )
     except Exception as error:
-        reason = str(error) if isinstance(error, TrainingDiverged) else f"{type(error).__name__}: {error}"
+        reason = (
+            str(error)
+            if isinstance(error, TrainingDiverged | CheckpointWriteFailed)
+            else f"{type(error).__name__}: {error}"
+        )
         storage.update_model(model_id, status="failed", error=reason, finished_at=utc_now())
         progress.publish("failed", progress.step, error=reason)
         raise

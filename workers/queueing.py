@@ -6,7 +6,7 @@ import contextlib
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
@@ -14,6 +14,7 @@ from workers.contract import SAMPLING_QUEUE, TRAIN_JOB, TRAINING_QUEUE
 
 TRAINING_RESULT_TTL = 30 * 24 * 3600
 SAMPLING_JOB_TIMEOUT = 300
+SAMPLING_RETRIES = 2
 
 
 def enqueue_training(redis: Redis, model_id: str, job_id: str) -> Job:
@@ -34,7 +35,13 @@ def enqueue_training(redis: Redis, model_id: str, job_id: str) -> Job:
 
 def enqueue_sampling(redis: Redis, function: str, arguments: dict[str, Any], ttl: int) -> Job:
     """Queue interactive work; results and failures are kept `ttl` seconds, and a job nobody ran in
-    `ttl` seconds expires."""
+    `ttl` seconds expires. Sampling is deterministic, so a job whose worker died is simply run again."""
     return Queue(SAMPLING_QUEUE, connection=redis).enqueue(
-        function, kwargs=arguments, job_timeout=SAMPLING_JOB_TIMEOUT, result_ttl=ttl, failure_ttl=ttl, ttl=ttl
+        function,
+        kwargs=arguments,
+        job_timeout=SAMPLING_JOB_TIMEOUT,
+        result_ttl=ttl,
+        failure_ttl=ttl,
+        ttl=ttl,
+        retry=Retry(max=SAMPLING_RETRIES),
     )

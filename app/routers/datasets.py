@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.responses import FileResponse, Response
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
 
 from app.dependencies import DatasetDep, SettingsDep, StorageDep
 from app.errors import field_error
@@ -30,20 +30,8 @@ def _one_of(*allowed: int):
     return AfterValidator(check)
 
 
-class DatasetWithAgeBins(Dataset):
-    """app.schemas.Dataset plus the age bins (kept here until app.schemas.Dataset has the field)."""
-
-    age_bins: list[int] | None = Field(
-        None, description="Lower edges of the age groups, for labels utkface or csv with an age column."
-    )
-
-
-class DatasetListWithAgeBins(DatasetList):
-    datasets: list[DatasetWithAgeBins]
-
-
-def to_response(manifest: DatasetManifest) -> DatasetWithAgeBins:
-    return DatasetWithAgeBins(**manifest.model_dump(), preview_url=f"/v1/datasets/{manifest.id}/preview.png")
+def to_response(manifest: DatasetManifest) -> Dataset:
+    return Dataset(**manifest.model_dump(), preview_url=f"/v1/datasets/{manifest.id}/preview.png")
 
 
 @router.post("", status_code=201, summary="Upload a dataset (zip or tar of images)")
@@ -69,7 +57,7 @@ def upload_dataset(
             "or csv with an age column). Default 0,19,30,40,50,60: 0-18, 19-29, 30-39, 40-49, 50-59, 60+.",
         ),
     ] = None,
-) -> DatasetWithAgeBins:
+) -> Dataset:
     """Images of any common format and mode are decoded, EXIF-rotated, centre-cropped, resized and
     packed. Files that are not usable images (or, for age labels, have a missing or impossible age) are
     skipped and listed with the reason; the upload succeeds if at least one image is usable."""
@@ -98,12 +86,12 @@ def upload_dataset(
 
 
 @router.get("", summary="List datasets")
-def list_datasets(storage: StorageDep) -> DatasetListWithAgeBins:
-    return DatasetListWithAgeBins(datasets=[to_response(manifest) for manifest in storage.list_datasets()])
+def list_datasets(storage: StorageDep) -> DatasetList:
+    return DatasetList(datasets=[to_response(manifest) for manifest in storage.list_datasets()])
 
 
 @router.get("/{dataset_id}", summary="A dataset's statistics: count, classes, skipped files")
-def get_dataset(dataset: DatasetDep) -> DatasetWithAgeBins:
+def get_dataset(dataset: DatasetDep) -> Dataset:
     return to_response(dataset)
 
 
