@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from models.atomic import atomic_writer
+from models.atomic import atomic_write_bytes
 from models.layout import checkpoint_path, checkpoint_steps
 
 
 def save_checkpoint(run: Path, step: int, state: dict[str, Any], keep: int) -> Path:
     """Write the checkpoint of `step`, then delete all but the newest `keep` (0 keeps all)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)  # serialised first, so a failing disk raises a plain OSError below
     path = checkpoint_path(run, step)
-    with atomic_writer(path) as handle:
-        torch.save(state, handle)
+    atomic_write_bytes(path, buffer.getbuffer())
     if keep > 0:
         for old_step in checkpoint_steps(run)[:-keep]:
             checkpoint_path(run, old_step).unlink(missing_ok=True)

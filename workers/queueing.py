@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from redis import Redis
@@ -20,8 +19,7 @@ SAMPLING_RETRIES = 2
 def enqueue_training(redis: Redis, model_id: str, job_id: str) -> Job:
     """Queue the training of `model_id` under the fixed id `job_id`, replacing any earlier RQ job of that
     id (a resume or a recovery reuses the training job's id)."""
-    with contextlib.suppress(NoSuchJobError):
-        Job.fetch(job_id, connection=redis).delete(remove_from_queue=True)
+    _delete_job(redis, job_id)
     return Queue(TRAINING_QUEUE, connection=redis).enqueue(
         TRAIN_JOB,
         model_id,
@@ -31,6 +29,20 @@ def enqueue_training(redis: Redis, model_id: str, job_id: str) -> Job:
         failure_ttl=TRAINING_RESULT_TTL,
         description=f"train {model_id}",
     )
+
+
+def _delete_job(redis: Redis, job_id: str) -> None:
+    try:
+        job = Job.fetch(job_id, connection=redis)
+    except NoSuchJobError:
+        return
+    try:
+        job.delete(remove_from_queue=True)
+    except ValueError:
+        # RQ 3.0 cannot delete a job whose worker died: its execution record expired while the job's
+        # list of executions still names it. Drop that stale list, then delete.
+        redis.delete(job.execution_registry.key)
+        job.delete(remove_from_queue=True)
 
 
 def enqueue_sampling(redis: Redis, function: str, arguments: dict[str, Any], ttl: int) -> Job:

@@ -40,7 +40,10 @@ class InProcessWorker(SimpleWorker):
         super().run_maintenance_tasks()  # RQ's cleanup marks jobs with stopped heartbeats as abandoned
         if TRAINING_QUEUE in self.queue_names():
             runtime = current_runtime()
-            recover_abandoned_training(runtime.storage, runtime.redis)
+            try:
+                recover_abandoned_training(runtime.storage, runtime.redis)
+            except Exception:  # a failed recovery is retried next time; it must not stop the worker
+                self.log.exception("recovering abandoned training jobs failed")
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         execution = self.prepare_execution(job)

@@ -103,7 +103,7 @@ def wait_for_training(
         job = api.get(f"/v1/training-jobs/{job_id}").json()
         if job["status"] in statuses:
             return job
-        if job["status"] == "failed":
+        if job["status"] == "failed":  # and not among the statuses waited for
             raise AssertionError(f"training failed: {job['error']}")
         time.sleep(0.2)
     raise AssertionError(f"training job {job_id} did not reach {statuses}: {job}")
