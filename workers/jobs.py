@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import torch
+from rq import get_current_job
 
 from models.datasets import read_images
-from models.imaging import grid_png, png_bytes
 from models.networks import NetworkSpec
 from models.run import CheckpointWriteFailed, Schedule, TrainingDiverged, resume_newest, run_training
-from models.sampling import generate, latents_for_seeds
 from models.training import StepMetrics, TrainConfig, Trainer
+from workers.batching import GenerateCall, render_batch
 from workers.progress import cancel_requested, publish_progress
 from workers.runtime import Runtime, current_runtime
 from workers.storage import ModelManifest, utc_now
@@ -156,20 +155,11 @@ def generate_images(
     format: str,
 ) -> dict[str, Any]:
     """Render one image per seed. The API has checked the labels and the checkpoint; PNG bytes go back
-    in the result: one picture (a grid when several) or one PNG per image."""
+    in the result: one picture (a grid when several) or one PNG per image. A job that the worker
+    already rendered inside a batch (workers.batching) returns that result."""
     runtime = current_runtime()
-    manifest = runtime.storage.read_model(model_id)
-    if manifest is None:
-        raise FileNotFoundError(f"model {model_id} does not exist")
-    generator = runtime.generator(model_id, checkpoint)
-    latents = latents_for_seeds(seeds, generator.spec.latent_dim)
-    label_indices = (
-        torch.tensor([manifest.classes.index(label) for label in labels]) if labels is not None else None
-    )
-    images = generate(generator, latents, label_indices, truncation)
-    result: dict[str, Any] = {"seeds": seeds, "labels": labels, "checkpoint": checkpoint}
-    if format == "png":
-        result["png"] = grid_png(images)
-    else:
-        result["pngs"] = [png_bytes(image) for image in images]
-    return result
+    job = get_current_job()
+    if job is not None and job.id in runtime.rendered:
+        return runtime.rendered.pop(job.id)
+    call = GenerateCall("", model_id, seeds, labels, truncation, checkpoint, format)
+    return render_batch(runtime, [call])[""]

@@ -24,6 +24,7 @@ class Runtime:
     storage: Storage = field(init=False)
     redis: Redis = field(init=False)
     generators: ModelCache[Generator] = field(init=False)
+    rendered: dict[str, dict] = field(default_factory=dict)  # batched results by job id, until returned
 
     def __post_init__(self) -> None:
         self.storage = Storage(self.settings.data_dir)

@@ -192,7 +192,11 @@ def _checkpoint(model: ModelManifest, step: int | None, storage: Storage) -> int
 
 def render_images(model_id: str, result: dict[str, Any]) -> Response:
     """A generate job's result as the HTTP answer: one PNG, or JSON with base64 PNGs."""
-    headers = {"X-Seeds": ",".join(map(str, result["seeds"])), "X-Checkpoint": str(result["checkpoint"])}
+    headers = {
+        "X-Seeds": ",".join(map(str, result["seeds"])),
+        "X-Checkpoint": str(result["checkpoint"]),
+        "X-Batch-Images": str(result["batch_images"]),  # images rendered in the same forward pass
+    }
     if "png" in result:
         return Response(result["png"], media_type="image/png", headers=headers)
     labels = result["labels"] or [None] * len(result["seeds"])

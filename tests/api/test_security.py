@@ -38,7 +38,11 @@ def test_missing_or_wrong_key_is_401(keyed_client: TestClient) -> None:
 def test_roles(keyed_client: TestClient) -> None:
     assert keyed_client.get("/v1/models", headers=auth(USER_KEY)).status_code == 200
     assert keyed_client.get("/v1/jobs/abc", headers=auth(USER_KEY)).status_code == 404  # allowed, unknown
-    for method, path in [("get", "/v1/datasets"), ("post", "/v1/training-jobs"), ("delete", "/v1/models/m_0")]:
+    for method, path in [
+        ("get", "/v1/datasets"),
+        ("post", "/v1/training-jobs"),
+        ("delete", "/v1/models/m_0"),
+    ]:
         response = getattr(keyed_client, method)(path, headers=auth(USER_KEY))
         assert response.status_code == 403, path
         assert "admin" in response.json()["detail"]
@@ -99,5 +103,5 @@ def test_key_parsing_and_matching() -> None:
 def test_stack_refuses_a_public_address_without_keys(service_env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GANFORGE_API_KEYS", raising=False)
     get_settings.cache_clear()
-    with pytest.raises(SystemExit, match="refusing to listen on 0.0.0.0"):
+    with pytest.raises(SystemExit, match=r"refusing to listen on 0\.0\.0\.0"):
         local_stack_main(["--host", "0.0.0.0"])
