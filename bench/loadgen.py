@@ -1,0 +1,72 @@
+"""A small closed-loop load generator: N clients, each sending its next request when the last one is
+answered, for a fixed time. Shared by bench/load.py and bench/serve.py."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+
+import httpx
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+
+    @property
+    def requests_per_second(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        if len(self.latencies_ms) == 1:
+            return self.latencies_ms[0]
+        return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[int(q) - 1]
+
+    def row(self, name: str) -> str:
+        return (
+            f"| {name} | {self.clients} | {self.requests_per_second:.1f} | {self.percentile(50):.1f} | "
+            f"{self.percentile(95):.1f} | {self.percentile(99):.1f} | {self.errors} |"
+        )
+
+
+HEADER = "| server | clients | requests/s | p50 ms | p95 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|"
+
+
+async def _client(
+    http: httpx.AsyncClient, url: str, body: dict, stop_at: float, result: LoadResult, seed: int
+) -> None:
+    while time.monotonic() < stop_at:
+        started = time.perf_counter()
+        try:
+            response = await http.post(url, json={**body, "seed": seed})
+            ok = response.status_code == 200 and response.content.startswith(b"\x89PNG")
+        except httpx.HTTPError:
+            ok = False
+        if ok:
+            result.latencies_ms.append((time.perf_counter() - started) * 1000)
+        else:
+            result.errors += 1
+        seed += 1
+
+
+async def _run(url: str, body: dict, clients: int, seconds: float, headers: dict[str, str]) -> LoadResult:
+    result = LoadResult(clients, seconds, [], 0)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as http:
+        stop_at = time.monotonic() + seconds
+        await asyncio.gather(*(_client(http, url, body, stop_at, result, 1000 * i) for i in range(clients)))
+    return result
+
+
+def run_load(
+    url: str, body: dict, clients: int, seconds: float, headers: dict[str, str] | None = None
+) -> LoadResult:
+    """POST `body` (with a fresh `seed` each time) to `url` from `clients` concurrent clients."""
+    return asyncio.run(_run(url, body, clients, seconds, headers or {}))

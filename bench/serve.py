@@ -1,0 +1,151 @@
+"""Serving speed: ganforge's `generate` through its queue beside a hand-rolled in-process FastAPI
+endpoint serving the same generator (64 px, one image per request), at 1, 8 and 32 concurrent clients,
+measured in one run; then the peak memory of each process.
+
+    python bench/serve.py [--clients 1 8 32] [--seconds 10] [--size 64]
+
+It starts its own Redis, sampling worker and API (and the hand-rolled server) on free ports, with a
+fresh data folder holding one untrained DCGAN (base_channels 64): speed does not depend on training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.loadgen import HEADER, run_load
+from models.checkpoints import save_checkpoint
+from models.layout import checkpoint_path
+from models.networks import NetworkSpec
+from models.training import TrainConfig, Trainer
+from workers.contract import TrainingSpec
+from workers.redis_server import start_redis
+from workers.storage import ModelManifest, Storage, training_job_id_for, utc_now
+
+MODEL_ID = "m_bench"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def write_model(data_dir: Path, size: int) -> Path:
+    network = NetworkSpec(image_size=size, channels=3, latent_dim=100, base_channels=64)
+    trainer = Trainer(TrainConfig(network=network, batch_size=2), np.zeros((2, 3, size, size), np.uint8))
+    storage = Storage(data_dir)
+    spec = TrainingSpec(dataset_id="bench", image_size=size, steps=1)
+    storage.write_model(
+        ModelManifest(
+            id=MODEL_ID,
+            name="bench",
+            training_job_id=training_job_id_for(MODEL_ID),
+            created_at=utc_now(),
+            spec=spec,
+            dataset_id="bench",
+            image_size=size,
+            channels=3,
+            status="completed",
+        )
+    )
+    save_checkpoint(storage.model_dir(MODEL_ID), 0, trainer.state_dict(), keep=1)
+    return checkpoint_path(storage.model_dir(MODEL_ID), 0)
+
+
+def wait_for(url: str, ready=lambda response: response.status_code == 200, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if ready(httpx.get(url)):
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--size", type=int, default=64)
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="ganforge-bench-"))
+    checkpoint = write_model(root / "data", args.size)
+    redis_port, api_port, reference_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "GANFORGE_DATA_DIR": str(root / "data"),
+    }
+    python = sys.executable
+    processes = {"redis": start_redis(redis_port, root / "redis", appendonly=False)}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes["sampling worker"] = subprocess.Popen(
+        [python, "-m", "workers", "--queues", "sampling"], env=env, **quiet
+    )
+    processes["ganforge API"] = subprocess.Popen(
+        [python, "-m", "uvicorn", "app.main:app", "--port", str(api_port), "--log-level", "warning"],
+        env=env,
+        **quiet,
+    )
+    processes["hand-rolled"] = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "uvicorn",
+            "bench.handrolled:app",
+            "--port",
+            str(reference_port),
+            "--log-level",
+            "warning",
+        ],
+        env={**env, "HANDROLLED_CHECKPOINT": str(checkpoint)},
+        **quiet,
+    )
+    try:
+        wait_for(
+            f"http://127.0.0.1:{api_port}/readyz", lambda response: response.json()["workers"]["sampling"]
+        )
+        wait_for(f"http://127.0.0.1:{reference_port}/docs")
+        ganforge = f"http://127.0.0.1:{api_port}/v1/models/{MODEL_ID}/generate"
+        reference = f"http://127.0.0.1:{reference_port}/generate"
+        for url in (ganforge, reference):  # warm up: load the model, first kernels
+            run_load(url, {}, 2, 2)
+        print(f"{args.size} px DCGAN (base_channels 64), one image per request, {args.seconds:.0f} s per row")
+        print(HEADER)
+        for clients in args.clients:
+            print(run_load(reference, {}, clients, args.seconds).row("hand-rolled in-process"), flush=True)
+            print(run_load(ganforge, {}, clients, args.seconds).row("ganforge via queue"), flush=True)
+        print("\n| process | peak memory (VmHWM) MB |\n|---|---:|")
+        for name, process in processes.items():
+            print(f"| {name} | {peak_memory_mb(process.pid):.0f} |")
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
