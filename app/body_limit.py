@@ -30,7 +30,8 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        multipart = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        # Media types are case-insensitive (RFC 9110) and Starlette parses "Multipart/Form-Data" as a form.
+        multipart = headers.get(b"content-type", b"").strip().lower().startswith(b"multipart/form-data")
         limit = self.upload_limit if multipart else self.other_limit
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:

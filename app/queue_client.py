@@ -8,7 +8,6 @@ it (XREAD BLOCK). That blocking read needs its own connection with a read timeou
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import HTTPException
@@ -52,7 +51,7 @@ class JobClient:
         except NoSuchJobError:
             return None
 
-    def answer(self, job: Job, prefer: str | None, render: Callable[[Any], Response]) -> Response:
+    def answer(self, job: Job, prefer: str | None) -> Response:
         """The job's rendered result if it finishes within the configured wait, else 202 → the job."""
         location = f"/v1/jobs/{job.id}"
         if wants_async(prefer):
@@ -60,11 +59,18 @@ class JobClient:
         result = job.latest_result(timeout=math.ceil(self.settings.sync_wait_seconds))
         if result is None:
             return accepted(job.id, location, status="started")
-        return render_result(result, render)
+        return render_result(result)
 
 
-def render_result(result: Result, render: Callable[[Any], Response]) -> Response:
-    if result.type == Result.Type.SUCCESSFUL:
-        return render(result.return_value)
-    last_line = (result.exc_string or "unknown error").strip().splitlines()[-1]
-    raise HTTPException(500, f"the job failed: {last_line}")
+def render_result(result: Result, failure_status: int = 500) -> Response:
+    """A finished job's result as the HTTP answer: a sampling job's (workers.results' shape) as its picture
+    or document, any other as JSON. A failed job's error comes with `failure_status`."""
+    if result.type != Result.Type.SUCCESSFUL:
+        last_line = (result.exc_string or "unknown error").strip().splitlines()[-1]
+        raise HTTPException(failure_status, f"the job failed: {last_line}")
+    value = result.return_value
+    if "media_type" not in value:
+        return JSONResponse(value)
+    if "json" in value:
+        return JSONResponse(value["json"], headers=value["headers"])
+    return Response(value["body"], media_type=value["media_type"], headers=value["headers"])

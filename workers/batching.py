@@ -24,6 +24,7 @@ from rq.job import Job
 from models.imaging import grid_png, png_bytes
 from models.sampling import generate, latents_for_seeds
 from workers.contract import GENERATE_JOB
+from workers.results import b64, document, picture
 from workers.runtime import Runtime
 
 
@@ -95,15 +96,25 @@ def _render_group(
     for call in calls:
         own = images[start : start + len(call.seeds)]
         start += len(call.seeds)
-        result: dict[str, Any] = {
-            "seeds": call.seeds,
-            "labels": call.labels,
-            "checkpoint": checkpoint,
-            "batch_images": len(seeds),
-        }
-        if call.format == "png":
-            result["png"] = grid_png(own)
-        else:
-            result["pngs"] = [png_bytes(image) for image in own]
-        results[call.job_id] = result
+        results[call.job_id] = _result(call, own, model_id, checkpoint, batch_images=len(seeds))
     return results
+
+
+def _result(call: GenerateCall, images, model_id: str, checkpoint: int, batch_images: int) -> dict[str, Any]:
+    headers = {
+        "X-Seeds": ",".join(map(str, call.seeds)),
+        "X-Checkpoint": str(checkpoint),
+        "X-Batch-Images": str(batch_images),  # images rendered in the same forward pass
+    }
+    if call.format == "png":
+        return picture(grid_png(images), headers)
+    labels = call.labels or [None] * len(call.seeds)
+    payload = {
+        "model_id": model_id,
+        "checkpoint": checkpoint,
+        "images": [
+            {"seed": seed, "label": label, "png_base64": b64(png_bytes(image))}
+            for seed, label, image in zip(call.seeds, labels, images, strict=True)
+        ],
+    }
+    return document(payload, headers)

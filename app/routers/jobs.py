@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from rq.job import Job
 from rq.results import Result
 
 from app.dependencies import JobClientDep, JobId, RedisDep
 from app.queue_client import render_result
-from app.routers.models import render_images
 from app.schemas import JobStatus
 from workers.contract import GENERATE_JOB, TRAIN_JOB
 from workers.progress import read_progress
@@ -58,6 +57,4 @@ def get_job_result(job_id: JobId, jobs: JobClientDep) -> Response:
     result = job.latest_result()
     if result is None:
         raise HTTPException(409, f"job {job_id!r} has not finished (status: {job.get_status()})")
-    if job.func_name == GENERATE_JOB:
-        return render_result(result, lambda value: render_images(job.kwargs["model_id"], value))
-    return render_result(result, JSONResponse)
+    return render_result(result, failure_status=409)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 
 from app.dependencies import JobClientDep, ModelDep, StorageDep
 from app.errors import field_error
@@ -148,7 +147,7 @@ def generate(
         checkpoint=_checkpoint(model, request.checkpoint, storage),
         format=request.format,
     )
-    return jobs.answer(job, prefer, render=lambda result: render_images(model.id, result))
+    return jobs.answer(job, prefer)
 
 
 def _seeds(request: GenerateRequest) -> list[int]:
@@ -188,24 +187,3 @@ def _checkpoint(model: ModelManifest, step: int | None, storage: Storage) -> int
     if step not in steps:
         raise HTTPException(404, f"model {model.id!r} has no checkpoint at step {step}; it has {steps}")
     return step
-
-
-def render_images(model_id: str, result: dict[str, Any]) -> Response:
-    """A generate job's result as the HTTP answer: one PNG, or JSON with base64 PNGs."""
-    headers = {
-        "X-Seeds": ",".join(map(str, result["seeds"])),
-        "X-Checkpoint": str(result["checkpoint"]),
-        "X-Batch-Images": str(result["batch_images"]),  # images rendered in the same forward pass
-    }
-    if "png" in result:
-        return Response(result["png"], media_type="image/png", headers=headers)
-    labels = result["labels"] or [None] * len(result["seeds"])
-    body = GeneratedImages(
-        model_id=model_id,
-        checkpoint=result["checkpoint"],
-        images=[
-            {"seed": seed, "label": label, "png_base64": base64.b64encode(png).decode()}
-            for seed, label, png in zip(result["seeds"], labels, result["pngs"], strict=True)
-        ],
-    )
-    return JSONResponse(body.model_dump(mode="json"), headers=headers)
