@@ -13,7 +13,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from app.body_limit import BodySizeLimit
 from app.errors import install_error_handlers
-from app.routers import datasets, health, jobs, models, training_jobs
+from app.routers import datasets, health, jobs, latents, models, training_jobs
 from app.security import AdminOnly, AnyKey, parse_keys
 from workers.datasets import ensure_builtin_datasets
 from workers.settings import get_settings
@@ -60,6 +60,7 @@ def create_app() -> FastAPI:
     app.include_router(datasets.router, dependencies=[AdminOnly])
     app.include_router(training_jobs.router, dependencies=[AdminOnly])
     app.include_router(models.router, dependencies=[AnyKey])
+    app.include_router(latents.router, dependencies=[AnyKey])
     app.include_router(jobs.router, dependencies=[AnyKey])
     return app
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from workers.contract import TrainingSpec
-from workers.storage import SkippedFileRecord, TrainingStatus
+from workers.storage import NamedLatentRecord, SkippedFileRecord, TrainingStatus
 
 PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
@@ -91,7 +91,10 @@ class Model(BaseModel):
     channels: int
     latent_dim: int
     conditional: bool
-    labels: list[str] = Field(description="Class names, in the order the model indexes them.")
+    labels: list[str] = Field(description="Class names, in order (age groups by age).")
+    label_counts: dict[str, int] = Field(description="Training images per label.")
+    supports_transform: bool = Field(description="Conditional models can re-render an image at other labels.")
+    has_encoder: bool = Field(description="Inversion starts from a trained encoder's guess.")
     checkpoints: list[int] = Field(description="Steps with a checkpoint; generate uses the newest.")
     samples: list[int] = Field(description="Steps with a progress grid at samples/{step}.png.")
     latest_metrics: dict[str, float] | None = None
@@ -141,3 +144,7 @@ class Readiness(BaseModel):
     redis: str
     workers: dict[str, int] = Field(description="Live workers serving each queue.")
     storage: str
+
+
+class NamedLatentList(BaseModel):
+    latents: list[NamedLatentRecord]

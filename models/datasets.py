@@ -848,3 +848,12 @@ def preview_png(images: np.ndarray, count: int = 64, seed: int = 0) -> bytes:
         raise ValueError("nothing to preview")
     chosen = np.random.default_rng(seed).choice(len(images), size=min(count, len(images)), replace=False)
     return grid_png(np.asarray(images[np.sort(chosen)]))
+
+
+def decode_image(data: bytes, image_size: int, channels: int, max_pixels: int) -> np.ndarray:
+    """One uploaded image, prepared exactly as dataset images are: (C, S, S) uint8. DatasetError on
+    `image` when it is not a usable image."""
+    decoded = _decode(data, image_size, channels, max_pixels)
+    if isinstance(decoded, str):
+        raise DatasetError("image", decoded, 422)
+    return decoded

@@ -7,7 +7,7 @@ import io
 import math
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 
 def tile(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
@@ -50,3 +50,26 @@ def grid_png(images: np.ndarray, columns: int | None = None) -> bytes:
     if len(images) == 1:
         return png_bytes(images[0])
     return png_bytes(tile(images, columns))
+
+
+def strip(images: np.ndarray, captions: list[str] | None = None, padding: int = 2) -> Image.Image:
+    """The images side by side, each with its caption underneath when given."""
+    picture = to_pil(tile(images, columns=len(images), padding=padding)).convert("RGB")
+    if not captions:
+        return picture
+    size = images.shape[-1]
+    captioned = Image.new("RGB", (picture.width, picture.height + 14), "white")
+    captioned.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(captioned)
+    for index, caption in enumerate(captions):
+        left = padding + index * (size + padding)
+        draw.text((left, picture.height), caption[: max(1, size // 6)], fill="black")
+    return captioned
+
+
+def gif_bytes(images: np.ndarray, frame_ms: int = 100) -> bytes:
+    """An animated GIF that loops forever, one frame per image."""
+    frames = [to_pil(image).convert("RGB") for image in images]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], loop=0, duration=frame_ms)
+    return buffer.getvalue()

@@ -17,6 +17,11 @@ def sample_path(run: Path, step: int) -> Path:
     return run / "samples" / f"step-{step:06d}.png"
 
 
+def encoder_path(run: Path) -> Path:
+    """The inversion encoder E (E(G(z, y)) ≈ z), trained after the GAN."""
+    return run / "encoder.pt"
+
+
 def metrics_path(run: Path) -> Path:
     return run / "metrics.jsonl"
 

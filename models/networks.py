@@ -79,18 +79,31 @@ class Generator(nn.Module):
         self.main = nn.Sequential(*layers)
         self.apply(init_dcgan_weights)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """z: (N, latent_dim), labels: (N,) long for conditional models → images (N, C, S, S) in [-1, 1]."""
-        return self.main(self.condition(z, labels)[:, :, None, None])
+    def forward(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, *, embedding: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """z: (N, latent_dim), labels: (N,) long for conditional models → images (N, C, S, S) in [-1, 1].
+        `embedding` (N, latent_dim) may stand in for the labels' embedding: a blend of two labels'
+        embeddings renders a condition between them."""
+        return self.main(self.condition(z, labels, embedding)[:, :, None, None])
 
-    def condition(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def embed(self, labels: torch.Tensor) -> torch.Tensor:
         if self.label_embedding is None:
-            if labels is not None:
+            raise ValueError("this generator is unconditional: it has no label embedding")
+        return self.label_embedding(labels)
+
+    def condition(
+        self, z: torch.Tensor, labels: torch.Tensor | None, embedding: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.label_embedding is None:
+            if labels is not None or embedding is not None:
                 raise ValueError("this generator is unconditional: labels must be None")
             return z
-        if labels is None:
-            raise ValueError("this generator is conditional: labels are required")
-        return torch.cat([z, self.label_embedding(labels).to(z.dtype)], dim=1)
+        if embedding is None:
+            if labels is None:
+                raise ValueError("this generator is conditional: labels are required")
+            embedding = self.label_embedding(labels)
+        return torch.cat([z, embedding.to(z.dtype)], dim=1)
 
 
 class Discriminator(nn.Module):

@@ -37,14 +37,17 @@ def generate(
     latents: torch.Tensor,
     labels: torch.Tensor | None = None,
     truncation: float = 1.0,
+    embedding: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Render latents (N, latent_dim) → (N, C, H, W) uint8.
 
     `truncation` ψ scales each latent toward the mean of the prior (zero): ψ < 1 trades variety for
-    fidelity, ψ = 1 leaves the latent as drawn.
+    fidelity, ψ = 1 leaves the latent as drawn. `embedding` replaces the labels' embedding (see
+    Generator.forward).
     """
     device = next(generator.parameters()).device
     generator.eval()
     latents = latents.to(device, torch.float32) * truncation
     labels = labels.to(device) if labels is not None else None
-    return to_uint8(generator(latents, labels))
+    embedding = embedding.to(device) if embedding is not None else None
+    return to_uint8(generator(latents, labels, embedding=embedding))

@@ -15,8 +15,13 @@ QUEUES = (TRAINING_QUEUE, SAMPLING_QUEUE)
 
 TRAIN_JOB = "workers.jobs.train_model"
 GENERATE_JOB = "workers.jobs.generate_images"
+INTERPOLATE_JOB = "workers.latent_jobs.interpolate"
+ARITHMETIC_JOB = "workers.latent_jobs.arithmetic"
+INVERT_JOB = "workers.latent_jobs.invert_image"
+TRANSFORM_JOB = "workers.latent_jobs.transform"
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+LATENT_NAME_PATTERN = r"^[a-z0-9_]{1,64}$"
 ResourceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 MAX_SEED = 2**63 - 1
 MAX_IMAGES = 256
@@ -29,6 +34,9 @@ class StrictModel(BaseModel):
 
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+LatentName = Annotated[str, StringConstraints(pattern=LATENT_NAME_PATTERN)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 def _label_as_text(value: object) -> object:
@@ -76,6 +84,9 @@ class TrainingSpec(StrictModel):
     sample_every: int = Field(250, gt=0)
     log_every: int = Field(10, gt=0)
     keep_checkpoints: int = Field(3, ge=1, le=1000)
+    encoder_steps: int = Field(
+        500, ge=0, le=1_000_000, description="Steps of the inversion encoder trained after the GAN; 0: none."
+    )
 
 
 class GenerateRequest(StrictModel):
@@ -129,3 +140,110 @@ class GenerateRequest(StrictModel):
         if self.n is not None:
             return self.n
         return len(self.seeds or self.labels or [None])
+
+
+# --- latents ---------------------------------------------------------------------------------------
+
+
+class SeedLatent(StrictModel):
+    seed: Seed = Field(description="The latent of one seed: the same vector on every machine.")
+
+
+class SeedsLatent(StrictModel):
+    seeds: list[Seed] = Field(min_length=1, max_length=64, description="The mean of these seeds' latents.")
+
+
+class NamedLatent(StrictModel):
+    name: LatentName = Field(description="A named latent saved with this model.")
+
+
+class VectorLatent(StrictModel):
+    vector: list[FiniteFloat] = Field(min_length=1, max_length=1024, description="Exactly latent_dim floats.")
+
+
+LatentRef = SeedLatent | SeedsLatent | NamedLatent | VectorLatent
+"""Where a latent comes from. The API resolves names before a job runs, so workers see the rest only."""
+
+
+class SaveLatentRequest(StrictModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "smiling_woman", "latent": {"seeds": [3, 17, 42]}}]},
+    )
+
+    name: LatentName
+    latent: LatentRef
+
+
+class InterpolateRequest(StrictModel):
+    """Frames between two or more key latents: `steps` frames between each neighbouring pair."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"latents": [{"seed": 1}, {"seed": 2}], "steps": 8, "format": "gif"}]
+        },
+    )
+
+    latents: list[LatentRef] = Field(min_length=2, max_length=16)
+    steps: int = Field(8, ge=1, le=64)
+    method: Literal["slerp", "lerp"] = "slerp"
+    label: Label | None = Field(None, description="The class of every frame (conditional models).")
+    labels: list[Label] | None = Field(
+        None, description="One class per key latent: the condition is interpolated too (conditional models)."
+    )
+    truncation: float = Field(1.0, gt=0, le=1)
+    checkpoint: int | None = Field(None, ge=0)
+    format: Literal["png", "gif", "json"] = Field(
+        "png", description="png: a strip; gif: looping; json: frames."
+    )
+
+    _label_as_text = field_validator("label", mode="before")(_label_as_text)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _each_label_as_text(cls, value: object) -> object:
+        return [_label_as_text(item) for item in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InterpolateRequest:
+        if self.label is not None and self.labels is not None:
+            raise ValueError("give `label` or `labels`, not both")
+        if self.labels is not None and len(self.labels) != len(self.latents):
+            raise ValueError(f"`labels` needs one label per key latent ({len(self.latents)})")
+        return self
+
+
+class ArithmeticTerm(StrictModel):
+    weight: FiniteFloat = 1.0
+    latent: LatentRef
+
+
+class ArithmeticRequest(StrictModel):
+    """A weighted sum of latents, given as `terms` or as an `expression` over named latents, and
+    optionally `variations` around the result with uniform noise in ±`noise`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"expression": "smiling_woman - neutral_woman + neutral_man", "variations": 8}]
+        },
+    )
+
+    terms: list[ArithmeticTerm] | None = Field(None, min_length=1, max_length=32)
+    expression: str | None = Field(None, min_length=1, max_length=500, examples=["a - b + 0.5*c"])
+    variations: int = Field(0, ge=0, le=64, description="8 lays them out around the result, as in the paper.")
+    noise: float = Field(0.25, gt=0, le=4)
+    seed: Seed = Field(0, description="Seed of the variations' noise.")
+    label: Label | None = None
+    truncation: float = Field(1.0, gt=0, le=1)
+    checkpoint: int | None = Field(None, ge=0)
+    format: Literal["png", "json"] = "png"
+
+    _label_as_text = field_validator("label", mode="before")(_label_as_text)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ArithmeticRequest:
+        if (self.terms is None) == (self.expression is None):
+            raise ValueError("give exactly one of `terms` or `expression`")
+        return self

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import time
+from pathlib import Path
 from typing import Any
 
 from rq import get_current_job
 
 from models.datasets import read_images
+from models.encoder import save_encoder, train_encoder
+from models.layout import encoder_path
 from models.networks import NetworkSpec
 from models.run import CheckpointWriteFailed, Schedule, TrainingDiverged, resume_newest, run_training
 from models.training import StepMetrics, TrainConfig, Trainer
@@ -56,10 +60,39 @@ def train_model(model_id: str) -> dict[str, Any]:
         storage.update_model(model_id, status="failed", error=reason, finished_at=utc_now())
         progress.publish("failed", progress.step, error=reason)
         raise
+    if outcome == "completed" and manifest.spec.encoder_steps:
+        _train_encoder(trainer, run_dir, manifest, progress)
     status = "completed" if outcome == "completed" else "canceled"
     storage.update_model(model_id, status=status, finished_at=utc_now())
     progress.publish(status, trainer.step)
     return {"model_id": model_id, "status": status, "step": trainer.step}
+
+
+def _train_encoder(
+    trainer: Trainer, run_dir: Path, manifest: ModelManifest, progress: TrainingProgress
+) -> None:
+    """Age-cGAN's encoder for inversion, fitted on the finished generator's own images: E(G(z, y)) ≈ z."""
+    if encoder_path(run_dir).is_file():
+        return  # a resumed job that already has it
+    steps = manifest.spec.encoder_steps
+    progress.publish("running", trainer.step, phase="encoder", encoder_step=0, encoder_steps=steps)
+
+    def report(step: int, loss: float) -> None:
+        if step % 50 == 0 or step == steps:
+            progress.publish(
+                "running",
+                trainer.step,
+                phase="encoder",
+                encoder_step=step,
+                encoder_steps=steps,
+                encoder_loss=loss,
+            )
+
+    generator = copy.deepcopy(trainer.generator_ema)
+    encoder = train_encoder(
+        generator, steps, batch_size=manifest.spec.batch_size, seed=manifest.spec.seed, on_step=report
+    )
+    save_encoder(encoder_path(run_dir), encoder)
 
 
 def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:

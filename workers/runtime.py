@@ -1,5 +1,5 @@
 """What a worker process holds for its whole life: settings, storage, Redis, the device and the
-cache of loaded generators. Jobs reach it through `current_runtime()`."""
+caches of loaded networks. Jobs reach it through `current_runtime()`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import torch
 from redis import Redis
 
 from models.checkpoints import load_checkpoint
-from models.networks import Generator
-from models.training import load_generator, pick_device
+from models.encoder import Encoder, load_encoder
+from models.layout import encoder_path
+from models.networks import Discriminator, Generator
+from models.training import TrainConfig, load_generator, pick_device
 from workers.model_cache import ModelCache, weight_bytes
 from workers.settings import Settings, get_settings
 from workers.storage import Storage
@@ -24,12 +26,15 @@ class Runtime:
     storage: Storage = field(init=False)
     redis: Redis = field(init=False)
     generators: ModelCache[Generator] = field(init=False)
+    inversion: ModelCache[tuple[Encoder | None, Discriminator]] = field(init=False)
     rendered: dict[str, dict] = field(default_factory=dict)  # batched results by job id, until returned
 
     def __post_init__(self) -> None:
         self.storage = Storage(self.settings.data_dir)
         self.redis = Redis.from_url(self.settings.redis_url)
-        self.generators = ModelCache(self.settings.model_cache_mb * 2**20, weight_bytes)
+        budget = self.settings.model_cache_mb * 2**20
+        self.generators = ModelCache(budget, weight_bytes)
+        self.inversion = ModelCache(budget, lambda parts: sum(weight_bytes(part) for part in parts if part))
 
     def generator(self, model_id: str, step: int) -> Generator:
         """The EMA generator of a checkpoint, loaded once and then served from the cache."""
@@ -39,6 +44,21 @@ class Runtime:
             return load_generator(state, self.device)
 
         return self.generators.get((model_id, step), load)
+
+    def inversion_parts(self, model_id: str, step: int) -> tuple[Encoder | None, Discriminator]:
+        """The model's encoder (None if it has none yet) and the checkpoint's discriminator, whose
+        features the inversion compares; cached like the generators."""
+
+        def load() -> tuple[Encoder | None, Discriminator]:
+            state = load_checkpoint(self.storage.model_dir(model_id), step, device="cpu")
+            discriminator = Discriminator(TrainConfig.from_dict(state["config"]).network)
+            discriminator.load_state_dict(state["discriminator"])
+            discriminator.to(self.device).eval().requires_grad_(False)
+            path = encoder_path(self.storage.model_dir(model_id))
+            encoder = load_encoder(path, self.device) if path.is_file() else None
+            return encoder, discriminator
+
+        return self.inversion.get((model_id, step), load)
 
 
 @lru_cache

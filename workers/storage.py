@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from models.atomic import atomic_write_text
 from models.layout import checkpoint_path, checkpoint_steps, metrics_path, sample_path, sample_steps
-from workers.contract import ID_PATTERN, TrainingSpec
+from workers.contract import ID_PATTERN, LATENT_NAME_PATTERN, TrainingSpec
 
 TrainingStatus = Literal["queued", "running", "completed", "canceled", "failed"]
 FINISHED_STATUSES = ("completed", "canceled", "failed")
@@ -73,6 +73,7 @@ class ModelManifest(BaseModel):
     image_size: int
     channels: int
     classes: list[str] = Field(default_factory=list)
+    class_counts: dict[str, int] = Field(default_factory=dict, description="Training images per class.")
     status: TrainingStatus = "queued"
     error: str | None = None
     started_at: datetime | None = None
@@ -83,6 +84,13 @@ class ModelManifest(BaseModel):
     @property
     def conditional(self) -> bool:
         return self.spec.conditional
+
+
+class NamedLatentRecord(BaseModel):
+    name: str
+    latent: dict[str, Any] = Field(description='{"seed": s}, {"seeds": [...]} or {"vector": [...]}')
+    source: str = Field(description="What it was made from: seed, seeds, vector, name or an inverted image.")
+    created_at: datetime
 
 
 class Storage:
@@ -142,6 +150,22 @@ class Storage:
 
     def list_models(self) -> list[ModelManifest]:
         return _list(self.root / "models", ModelManifest)
+
+    def latent_file(self, model_id: str, name: str) -> Path:
+        if not re.fullmatch(LATENT_NAME_PATTERN, name):
+            raise ValueError(f"not a valid latent name: {name!r}")
+        return self.model_dir(model_id) / "latents" / f"{name}.json"
+
+    def read_latent(self, model_id: str, name: str) -> NamedLatentRecord | None:
+        return _read(self.latent_file(model_id, name), NamedLatentRecord)
+
+    def write_latent(self, model_id: str, record: NamedLatentRecord) -> None:
+        _write(self.latent_file(model_id, record.name), record)
+
+    def list_latents(self, model_id: str) -> list[NamedLatentRecord]:
+        folder = self.model_dir(model_id) / "latents"
+        records = (_read(path, NamedLatentRecord) for path in sorted(folder.glob("*.json")))
+        return [record for record in records if record is not None]
 
     def delete_tree(self, path: Path) -> None:
         """Remove a dataset or model folder: rename it out of the way first, so no reader ever sees a

@@ -10,9 +10,10 @@ from fastapi.responses import FileResponse, Response
 
 from app.dependencies import JobClientDep, ModelDep, StorageDep
 from app.errors import field_error
+from app.model_inputs import checked_labels, checkpoint_step
 from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, GeneratedImages, Model, ModelList, ModelMetrics
 from app.security import AdminOnly
-from models.layout import read_metrics
+from models.layout import encoder_path, read_metrics
 from models.plots import loss_curve_png
 from workers.contract import GENERATE_JOB, MAX_SEED, GenerateRequest
 from workers.storage import ModelManifest, Storage
@@ -37,6 +38,9 @@ def to_response(manifest: ModelManifest, storage: Storage) -> Model:
         latent_dim=manifest.spec.latent_dim,
         conditional=manifest.conditional,
         labels=manifest.classes,
+        label_counts=manifest.class_counts,
+        supports_transform=manifest.conditional,
+        has_encoder=encoder_path(storage.model_dir(manifest.id)).is_file(),
         checkpoints=storage.checkpoint_steps(manifest.id),
         samples=storage.sample_steps(manifest.id),
         latest_metrics=metrics[-1] if metrics else None,
@@ -144,7 +148,7 @@ def generate(
         seeds=_seeds(request),
         labels=_labels(model, request),
         truncation=request.truncation,
-        checkpoint=_checkpoint(model, request.checkpoint, storage),
+        checkpoint=checkpoint_step(model, request.checkpoint, storage),
         format=request.format,
     )
     return jobs.answer(job, prefer)
@@ -161,29 +165,10 @@ def _seeds(request: GenerateRequest) -> list[int]:
 
 def _labels(model: ModelManifest, request: GenerateRequest) -> list[str] | None:
     """Each image's class. A conditional model with no label given cycles through its classes."""
-    asked = request.labels or ([request.label] * request.count if request.label is not None else None)
-    if not model.conditional:
-        if asked is not None:
-            field = "labels" if request.labels else "label"
-            raise field_error("body", field, f"model {model.id!r} is unconditional: it takes no label")
-        return None
-    if asked is None:
+    if model.conditional and request.label is None and request.labels is None:
         return [model.classes[index % len(model.classes)] for index in range(request.count)]
-    unknown = sorted(set(asked) - set(model.classes))
-    if unknown:
-        field = "labels" if request.labels else "label"
-        raise field_error(
-            "body", field, f"unknown label {unknown[0]!r}; this model's labels are {model.classes}"
-        )
-    return asked
-
-
-def _checkpoint(model: ModelManifest, step: int | None, storage: Storage) -> int:
-    steps = storage.checkpoint_steps(model.id)
-    if not steps:
-        raise HTTPException(409, f"model {model.id!r} has no checkpoint yet (status: {model.status})")
-    if step is None:
-        return steps[-1]
-    if step not in steps:
-        raise HTTPException(404, f"model {model.id!r} has no checkpoint at step {step}; it has {steps}")
-    return step
+    if request.labels is not None:
+        return checked_labels(model, request.labels, "labels")
+    return checked_labels(
+        model, [request.label] * request.count if request.label is not None else None, "label"
+    )

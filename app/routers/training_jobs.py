@@ -112,6 +112,7 @@ def start_training(
         image_size=spec.image_size or dataset.image_size,
         channels=dataset.channels,
         classes=dataset.classes if spec.conditional else [],
+        class_counts=dataset.class_counts if spec.conditional else {},
         owner=principal.id,
     )
     storage.write_model(manifest)

@@ -112,7 +112,14 @@ def wait_for_training(
 @pytest.fixture(scope="module")
 def trained_digits(stack: Stack) -> str:
     """A conditional digits model trained for a few steps; its id."""
-    spec = {"dataset_id": "digits", "conditional": True, "steps": 10, "latent_dim": 16, "base_channels": 8}
+    spec = {
+        "dataset_id": "digits",
+        "conditional": True,
+        "steps": 300,
+        "latent_dim": 16,
+        "base_channels": 8,
+        "encoder_steps": 300,
+    }
     with httpx.Client(base_url=stack.url, timeout=60) as client:
         job = client.post("/v1/training-jobs", json=spec).json()
         return wait_for_training(client, job["id"], ("completed",))["model_id"]

@@ -17,7 +17,7 @@ from workers.redis_server import start_redis
 
 pytestmark = pytest.mark.integration
 
-TINY = {"dataset_id": "digits", "latent_dim": 16, "base_channels": 8, "batch_size": 8}
+TINY = {"dataset_id": "digits", "latent_dim": 16, "base_channels": 8, "batch_size": 8, "encoder_steps": 0}
 
 
 @pytest.fixture(scope="module")

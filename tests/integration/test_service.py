@@ -17,7 +17,7 @@ from tests.integration.conftest import Stack, wait_for_training
 
 pytestmark = pytest.mark.integration
 
-TINY = {"latent_dim": 16, "base_channels": 8, "batch_size": 8}
+TINY = {"latent_dim": 16, "base_channels": 8, "batch_size": 8, "encoder_steps": 0}
 
 
 def decode(png: bytes) -> Image.Image:
