@@ -36,7 +36,10 @@ class LoadResult:
         )
 
 
-HEADER = "| server | clients | requests/s | p50 ms | p95 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|"
+HEADER = (
+    "| server | clients | requests/s | p50 ms | p95 ms | p99 ms | errors |\n"
+    "|---|---:|---:|---:|---:|---:|---:|"
+)
 
 
 async def _client(
