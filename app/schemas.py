@@ -59,6 +59,7 @@ class LiveProgress(BaseModel):
     loss_g: float | None = None
     d_real: float | None = Field(None, description="Mean D(x) on real images.")
     d_fake: float | None = Field(None, description="Mean D(G(z)) before G's update.")
+    first_step_seconds: float | None = Field(None, description="The first step's time: torch.compile's cost.")
     updated_at: datetime | None = None
 
 

@@ -80,6 +80,7 @@ class TrainingSpec(StrictModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 where the device gains."
     )
+    compile: bool = Field(False, description="torch.compile G and D; the first steps are slower.")
     checkpoint_every: int = Field(500, gt=0)
     sample_every: int = Field(250, gt=0)
     log_every: int = Field(10, gt=0)

@@ -117,6 +117,7 @@ def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:
         ema_decay=spec.ema_decay,
         seed=spec.seed,
         precision=spec.precision,
+        compile=spec.compile,
     )
     return Trainer(config, images, labels if spec.conditional else None, runtime.device)
 
@@ -153,8 +154,10 @@ class TrainingProgress:
             rate = steps_done * self.batch_size / (now - self._last_log[1])
         else:
             rate = metrics.images_per_second
+        if self._last_log is None:  # the run's (or resumed run's) first step: includes torch.compile's work
+            self._metrics["first_step_seconds"] = self.batch_size / metrics.images_per_second
         self._last_log = (metrics.step, now)
-        self._metrics = {
+        self._metrics |= {
             "loss_d": metrics.loss_d,
             "loss_g": metrics.loss_g,
             "d_real": metrics.d_real,

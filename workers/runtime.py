@@ -3,6 +3,7 @@ caches of loaded networks. Jobs reach it through `current_runtime()`."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -64,6 +65,8 @@ class Runtime:
 @lru_cache
 def current_runtime() -> Runtime:
     settings = get_settings()
+    # torch.compile's kernels are kept with the data, so a restarted worker compiles again quickly.
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(settings.data_dir.resolve() / "torch-compile-cache"))
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     return Runtime(settings, pick_device(settings.device))
