@@ -19,8 +19,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from models.devices import pick_device
 from models.networks import Discriminator, Generator, NetworkSpec
-from models.training import TrainConfig, Trainer, pick_device
+from models.training import TrainConfig, Trainer
 
 
 def synchronize(device: torch.device) -> None:

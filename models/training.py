@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.devices import autocast_dtype
 from models.losses import LossName, discriminator_loss, generator_loss
 from models.networks import Discriminator, Generator, NetworkSpec
 from models.sampling import generate, latents_for_seeds
@@ -47,30 +48,6 @@ class TrainConfig:
         values["network"] = NetworkSpec(**values["network"])
         values["betas"] = tuple(values["betas"])
         return cls(**values)
-
-
-def pick_device(requested: str | None = None) -> torch.device:
-    """`requested` if given, else cuda → mps → cpu."""
-    if requested:
-        return torch.device(requested)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where the hardware runs bf16 natively (CUDA with bf16, CPUs with AVX512-BF16/AMX)."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    if device.type == "cpu" and torch.backends.mkldnn.is_available():
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-    return None
 
 
 @dataclass

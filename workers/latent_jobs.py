@@ -6,13 +6,14 @@ Latents arrive as definitions the API has already resolved (no names): {"seed": 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from models.imaging import gif_bytes, grid_png, png_bytes, strip, tile
-from models.inversion import InversionResult, invert
+from models.inversion import invert
 from models.latents import interpolate as interpolate_keys
 from models.latents import variations as latent_variations
 from models.latents import weighted_sum
@@ -129,6 +130,15 @@ def _device(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
+@dataclass
+class Inverted:
+    latent: torch.Tensor
+    reconstruction: np.ndarray  # rendered as generate renders, so it matches every other endpoint's image
+    mse: float  # between the target and the reconstruction, on [-1, 1] pixels
+    steps: int
+    used_encoder: bool
+
+
 def _invert(
     runtime: Runtime,
     model_id: str,
@@ -137,14 +147,14 @@ def _invert(
     label: str | None,
     steps: int,
     feature_weight: float | None = None,
-) -> tuple[InversionResult, bool]:
-    """Encoder start (when the model has one), then optimisation; also says whether an encoder was used."""
+) -> Inverted:
+    """Encoder start (when the model has one), then optimisation."""
     generator = runtime.generator(model_id, checkpoint)
     encoder, discriminator = runtime.inversion_parts(model_id, checkpoint)
     target = torch.from_numpy(image).float().div(127.5).sub(1)
     index = _label_indices(runtime, model_id, [label]) if label is not None else None
     options = {"feature_weight": feature_weight} if feature_weight is not None else {}
-    result = invert(
+    found = invert(
         generator,
         target,
         int(index[0]) if index is not None else None,
@@ -153,7 +163,9 @@ def _invert(
         steps=steps,
         **options,
     )
-    return result, encoder is not None
+    reconstruction = generate(generator, found.latent[None], index)[0]
+    mse = float(((torch.from_numpy(reconstruction).float() / 127.5 - 1 - target) ** 2).mean())
+    return Inverted(found.latent, reconstruction, mse, found.steps, encoder is not None)
 
 
 def _save_latent(runtime: Runtime, model_id: str, name: str | None, latent: torch.Tensor) -> None:
@@ -175,7 +187,7 @@ def invert_image(
 ) -> dict[str, Any]:
     """The latent whose image best matches `image` (C, S, S uint8, prepared like dataset images)."""
     runtime = current_runtime()
-    result, used_encoder = _invert(runtime, model_id, checkpoint, image, label, steps)
+    result = _invert(runtime, model_id, checkpoint, image, label, steps)
     _save_latent(runtime, model_id, save_as, result.latent)
     headers = {"X-Reconstruction-MSE": f"{result.mse:.6f}", "X-Checkpoint": str(checkpoint)}
     if format == "png":
@@ -188,7 +200,7 @@ def invert_image(
         "latent": result.latent.tolist(),
         "mse": result.mse,
         "reconstruction_png_base64": b64(png_bytes(result.reconstruction)),
-        "encoder": used_encoder,
+        "encoder": result.used_encoder,
         "optimise_steps": result.steps,
         "saved_as": save_as,
     }
@@ -216,11 +228,11 @@ def transform(
     generator = runtime.generator(model_id, checkpoint)
     extra: dict[str, Any] = {}
     if image is not None:
-        inverted, used_encoder = _invert(
+        inverted = _invert(
             runtime, model_id, checkpoint, image, source_label, optimise_steps, feature_weight=identity_weight
         )
         z, reconstruction = inverted.latent, inverted.reconstruction
-        extra = {"mse": inverted.mse, "encoder": used_encoder}
+        extra = {"mse": inverted.mse, "encoder": inverted.used_encoder}
     else:
         z = latent_of(latent, generator.spec.latent_dim)
         reconstruction = generate(generator, z[None], _label_indices(runtime, model_id, [source_label]))[0]
