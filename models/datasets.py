@@ -265,10 +265,16 @@ def _tar_members(path: Path, limits: IngestLimits, budget: _ByteBudget) -> Gener
 
 def _archive_members(path: Path, limits: IngestLimits, budget: _ByteBudget) -> Generator[_Member, None, None]:
     # Tar first: zipfile.is_zipfile also says yes to a tar whose last member is a zip.
-    if tarfile.is_tarfile(path):
+    try:
+        is_tar = tarfile.is_tarfile(path)
+    except _TAR_ERRORS as exc:  # a gzip stream that ends inside the first tar header
+        raise DatasetError("file", f"the tar archive is damaged: {_short(exc)}") from exc
+    if is_tar:
         return _tar_members(path, limits, budget)
     if zipfile.is_zipfile(path):
         return _zip_members(path, limits, budget)
+    if path.open("rb").read(4) == b"PK\x03\x04":
+        raise DatasetError("file", "the zip archive is damaged (its end record is missing)")
     raise DatasetError("file", "not a zip or tar archive", 415)
 
 

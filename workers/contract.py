@@ -72,10 +72,13 @@ class TrainingSpec(StrictModel):
     spectral_norm: bool = Field(False, description="Spectral normalisation in D (replaces its BatchNorm).")
     batch_size: int = Field(64, ge=2, le=4096)
     steps: int = Field(2000, gt=0, le=10_000_000)
-    lr_g: float = Field(2e-4, gt=0, le=1)
-    lr_d: float = Field(2e-4, gt=0, le=1)
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.5, 0.999)
-    ema_decay: float = Field(0.999, ge=0, lt=1)
+    lr_g: FiniteFloat = Field(2e-4, gt=0, le=1)
+    lr_d: FiniteFloat = Field(2e-4, gt=0, le=1)
+    betas: tuple[Annotated[FiniteFloat, Field(ge=0, lt=1)], Annotated[FiniteFloat, Field(ge=0, lt=1)]] = (
+        0.5,
+        0.999,
+    )
+    ema_decay: FiniteFloat = Field(0.999, ge=0, lt=1)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 where the device gains."
@@ -108,7 +111,9 @@ class GenerateRequest(StrictModel):
     seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = Field(
         None, min_length=1, max_length=MAX_IMAGES, description="One seed per image, instead of `seed`."
     )
-    truncation: float = Field(1.0, gt=0, le=1, description="ψ: latents are scaled by it toward the mean.")
+    truncation: FiniteFloat = Field(
+        1.0, gt=0, le=1, description="ψ: latents are scaled by it toward the mean."
+    )
     label: Label | None = Field(None, description="Class of every image (conditional models).")
     labels: list[Label] | None = Field(
         None, min_length=1, max_length=MAX_IMAGES, description="One class per image (conditional models)."
@@ -193,7 +198,7 @@ class InterpolateRequest(StrictModel):
     labels: list[Label] | None = Field(
         None, description="One class per key latent: the condition is interpolated too (conditional models)."
     )
-    truncation: float = Field(1.0, gt=0, le=1)
+    truncation: FiniteFloat = Field(1.0, gt=0, le=1)
     checkpoint: int | None = Field(None, ge=0)
     format: Literal["png", "gif", "json"] = Field(
         "png", description="png: a strip; gif: looping; json: frames."
@@ -234,10 +239,10 @@ class ArithmeticRequest(StrictModel):
     terms: list[ArithmeticTerm] | None = Field(None, min_length=1, max_length=32)
     expression: str | None = Field(None, min_length=1, max_length=500, examples=["a - b + 0.5*c"])
     variations: int = Field(0, ge=0, le=64, description="8 lays them out around the result, as in the paper.")
-    noise: float = Field(0.25, gt=0, le=4)
+    noise: FiniteFloat = Field(0.25, gt=0, le=4)
     seed: Seed = Field(0, description="Seed of the variations' noise.")
     label: Label | None = None
-    truncation: float = Field(1.0, gt=0, le=1)
+    truncation: FiniteFloat = Field(1.0, gt=0, le=1)
     checkpoint: int | None = Field(None, ge=0)
     format: Literal["png", "json"] = "png"
 

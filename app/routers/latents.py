@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Form, HTTPException, Path, Response, UploadFile
-from starlette.concurrency import run_in_threadpool
 
 from app.dependencies import JobClientDep, ModelDep, SettingsDep, StorageDep
 from app.errors import field_error
@@ -186,7 +185,7 @@ def _expression_terms(model: ModelManifest, expression: str, storage: Storage) -
     response_class=Response,
     responses=IMAGE_RESPONSES,
 )
-async def invert(
+def invert(
     model: ModelDep,
     image: Annotated[UploadFile, File(description="Any common image format; centre-cropped and resized.")],
     storage: StorageDep,
@@ -206,7 +205,7 @@ async def invert(
     prefer: PreferHeader = None,
 ) -> Response:
     """Returns the latent, the reconstruction and its mean squared error on [-1, 1] pixels."""
-    prepared = prepare_image(await image.read(MAX_IMAGE_UPLOAD + 1), model, settings)
+    prepared = prepare_image(image.file.read(MAX_IMAGE_UPLOAD + 1), model, settings)
     job = jobs.enqueue_sampling(
         INVERT_JOB,
         model_id=model.id,
@@ -217,7 +216,7 @@ async def invert(
         save_as=save_as,
         format=format,
     )
-    return await run_in_threadpool(jobs.answer, job, prefer)
+    return jobs.answer(job, prefer)
 
 
 def prepare_image(data: bytes, model: ModelManifest, settings: Settings) -> np.ndarray:
@@ -236,7 +235,7 @@ def prepare_image(data: bytes, model: ModelManifest, settings: Settings) -> np.n
     response_class=Response,
     responses=IMAGE_RESPONSES,
 )
-async def transform(
+def transform(
     model: ModelDep,
     storage: StorageDep,
     settings: SettingsDep,
@@ -276,7 +275,7 @@ async def transform(
         TRANSFORM_JOB,
         model_id=model.id,
         checkpoint=checkpoint_step(model, checkpoint, storage),
-        image=prepare_image(await image.read(MAX_IMAGE_UPLOAD + 1), model, settings) if image else None,
+        image=prepare_image(image.file.read(MAX_IMAGE_UPLOAD + 1), model, settings) if image else None,
         latent=named_latents(model, [latent], storage)[latent] if latent else None,
         source_label=checked_labels(model, [source_label], "source_label")[0],
         target_labels=checked_labels(model, targets, "target_labels"),
@@ -286,4 +285,4 @@ async def transform(
         save_as=save_as,
         format=format,
     )
-    return await run_in_threadpool(jobs.answer, job, prefer)
+    return jobs.answer(job, prefer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Path
 from fastapi.responses import FileResponse, Response
 
 from app.dependencies import JobClientDep, ModelDep, StorageDep
@@ -19,6 +19,8 @@ from workers.contract import GENERATE_JOB, MAX_SEED, GenerateRequest
 from workers.storage import ModelManifest, Storage
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+
+Step = Annotated[int, Path(ge=0, le=10_000_000, description="A training step.")]
 
 PreferHeader = Annotated[
     str | None, Header(description="`respond-async`: answer 202 at once instead of waiting for the result.")
@@ -84,7 +86,7 @@ def delete_model(model: ModelDep, storage: StorageDep) -> None:
     response_class=Response,
     responses=PNG_RESPONSE,
 )
-def sample_grid(model: ModelDep, step: int, storage: StorageDep) -> FileResponse:
+def sample_grid(model: ModelDep, step: Step, storage: StorageDep) -> FileResponse:
     path = storage.sample_file(model.id, step)
     if not path.is_file():
         raise HTTPException(404, f"model {model.id!r} has no sample grid at step {step}")
@@ -109,7 +111,7 @@ def loss_curves(model: ModelDep, storage: StorageDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The checkpoint file."}},
 )
-def download_checkpoint(model: ModelDep, step: int, storage: StorageDep) -> FileResponse:
+def download_checkpoint(model: ModelDep, step: Step, storage: StorageDep) -> FileResponse:
     path = storage.checkpoint_file(model.id, step)
     if not path.is_file():
         raise HTTPException(404, f"model {model.id!r} has no checkpoint at step {step}")

@@ -98,9 +98,11 @@ def start_training(
     _limit_concurrent_jobs(storage, principal, settings.max_concurrent_jobs)
     model_id = new_id("m")
     if idempotency_key:
-        key = f"ganforge:idempotency:{idempotency_key}"
-        if not redis.set(key, model_id, nx=True, ex=IDEMPOTENCY_TTL_SECONDS):
-            return _existing_for_key(redis.get(key).decode(), spec, storage, redis)
+        key = f"ganforge:idempotency:{principal.id}:{idempotency_key}"  # each API key has its own
+        while not redis.set(key, model_id, nx=True, ex=IDEMPOTENCY_TTL_SECONDS):
+            earlier = redis.get(key)
+            if earlier is not None:  # else it expired just now: claim it again
+                return _existing_for_key(earlier.decode(), spec, storage, redis)
 
     manifest = ModelManifest(
         id=model_id,

@@ -38,7 +38,7 @@ def test_bad_latent_references(client: TestClient, model: str, latent: dict, rea
 
 def test_nan_and_infinity_in_vectors_are_422(client: TestClient, model: str) -> None:
     for literal in ("NaN", "Infinity"):
-        body = '{"name": "x", "latent": {"vector": [%s, 0, 0, 0, 0, 0, 0, 0]}}' % literal
+        body = f'{{"name": "x", "latent": {{"vector": [{literal}, 0, 0, 0, 0, 0, 0, 0]}}}}'
         response = client.post(
             f"/v1/models/{model}/latents", content=body, headers={"content-type": "application/json"}
         )
