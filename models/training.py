@@ -227,8 +227,9 @@ def train(
 
 
 def load_generator(state: dict[str, Any], device: torch.device | str = "cpu", ema: bool = True) -> Generator:
-    """The generator of a checkpoint (EMA weights by default), in eval mode on `device`."""
+    """The generator of a checkpoint (EMA weights by default), in eval mode on `device`, channels-last:
+    with bf16 that renders about twice as fast on a CPU for a single image, and no slower elsewhere."""
     config = TrainConfig.from_dict(state["config"])
     generator = Generator(config.network)
     generator.load_state_dict(state["generator_ema" if ema else "generator"])
-    return generator.to(device).eval().requires_grad_(False)
+    return generator.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)

@@ -32,8 +32,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("ganforge.worker").info(
         "serving %s on %s, data in %s", ",".join(args.queues), runtime.device, runtime.settings.data_dir
     )
-    worker = InProcessWorker(args.queues, connection=Redis.from_url(get_settings().redis_url), name=args.name)
-    worker.work(burst=args.burst, logging_level="INFO")
+    interactive = args.queues == ["sampling"]  # many short jobs: no log lines per job
+    worker = InProcessWorker(
+        args.queues,
+        connection=Redis.from_url(get_settings().redis_url),
+        name=args.name,
+        log_job_description=not interactive,
+    )
+    worker.work(burst=args.burst, logging_level="WARNING" if interactive else "INFO")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         64, ge=1, description="Most images the sampling worker renders in one pass."
     )
     batch_max_delay_ms: float = Field(
-        2.0, ge=0, description="How long the sampling worker waits for more requests to fill a batch."
+        0.0, ge=0, description="How long the sampling worker waits for more requests to fill a batch."
     )
     redis_timeout_seconds: float = Field(5.0, gt=0, description="Redis connect/read timeout of the API.")
 
