@@ -14,60 +14,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from models.datasets import builtin_digits
-from models.encoder import Encoder, train_encoder
+from bench.digits_models import add_training_arguments, progress, split_digits, train_models
+from models.encoder import Encoder
+from models.expressions import parse_expression
 from models.inversion import invert
-from models.latents import interpolate, parse_expression, variations, weighted_sum
+from models.latents import interpolate, variations, weighted_sum
 from models.networks import Discriminator, Generator, NetworkSpec
 from models.sampling import generate, latents_for_seeds
-from models.training import TrainConfig, Trainer
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def split_digits(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Train and held-out images and labels: a seeded permutation, the first 20 % held out."""
-    digits = builtin_digits(32)
-    order = np.random.default_rng(seed).permutation(len(digits.images))
-    held, kept = order[: len(order) // 5], order[len(order) // 5 :]
-    return digits.images[kept], digits.labels[kept], digits.images[held], digits.labels[held]
-
-
-def train_models(
-    args: argparse.Namespace, images: np.ndarray, labels: np.ndarray
-) -> tuple[Generator, Discriminator, Encoder]:
-    spec = NetworkSpec(
-        image_size=32, channels=1, latent_dim=100, base_channels=args.base_channels, num_classes=10
-    )
-    config = TrainConfig(network=spec, batch_size=64, steps=args.train_steps, precision=args.precision)
-    trainer = Trainer(config, images, labels)
-    started = time.perf_counter()
-    while trainer.step < args.train_steps:
-        metrics = trainer.train_step()
-        if metrics.step % 100 == 0 or metrics.step == args.train_steps:
-            progress(
-                f"GAN step {metrics.step}: loss_d {metrics.loss_d:.3f} loss_g {metrics.loss_g:.3f} "
-                f"({time.perf_counter() - started:.0f} s)"
-            )
-    train_seconds = time.perf_counter() - started
-
-    def report(step: int, loss: float) -> None:
-        if step % 100 == 0 or step == args.encoder_steps:
-            progress(f"encoder step {step}: z-MSE {loss:.4f}")
-
-    started = time.perf_counter()
-    encoder = train_encoder(trainer.generator_ema, args.encoder_steps, seed=args.seed, on_step=report)
-    progress(f"trained: GAN {train_seconds:.0f} s, encoder {time.perf_counter() - started:.0f} s")
-    return trainer.generator_ema, trainer.discriminator, encoder
 
 
 def inversion_table(
@@ -95,15 +54,11 @@ def inversion_table(
             "steps": steps,
         },
     }
-    invert(
-        generator, generated[0], generated_labels[0], encoder=encoder, discriminator=discriminator, steps=2
-    )
     print(f"\n### Inversion: {count} generated images (true z known), {count} held-out real digits\n")
-    print("| method | generated: pixel MSE | generated: ‖z − z*‖ | real: pixel MSE | ms / image |")
-    print("|---|---:|---:|---:|---:|")
+    print("| method | generated: pixel MSE | generated: ‖z − z*‖ | real: pixel MSE |")
+    print("|---|---:|---:|---:|")
     for name, options in methods.items():
         progress(f"inverting: {name}")
-        started = time.perf_counter()
         fake = [
             invert(generator, image, label, seed=index, **options)
             for index, (image, label) in enumerate(zip(generated, generated_labels, strict=True))
@@ -112,12 +67,11 @@ def inversion_table(
             invert(generator, image, label, seed=index, **options)
             for index, (image, label) in enumerate(zip(real_images, real_labels, strict=True))
         ]
-        milliseconds = (time.perf_counter() - started) * 1000 / (2 * count)
         latent_error = np.mean(
             [(r.latent - z).norm().item() for r, z in zip(fake, true_latents, strict=True)]
         )
         fake_mse, true_mse = np.mean([r.mse for r in fake]), np.mean([r.mse for r in true])
-        print(f"| {name} | {fake_mse:.4f} | {latent_error:.2f} | {true_mse:.4f} | {milliseconds:.0f} |")
+        print(f"| {name} | {fake_mse:.4f} | {latent_error:.2f} | {true_mse:.4f} |")
     norm = true_latents.norm(dim=1).mean()
     print(f"\n(‖z*‖ averages {norm:.2f}: a random guess is off by about √2 × that)")
 
@@ -180,16 +134,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--train-steps", type=int, default=1500)
-    parser.add_argument("--base-channels", type=int, default=32, help="of the trained digits GAN")
-    parser.add_argument("--precision", default="fp32", help="of GAN training: auto | fp32 | bf16")
-    parser.add_argument("--encoder-steps", type=int, default=1000)
+    add_training_arguments(parser)
     parser.add_argument("--images", type=int, default=64, help="generated and real images to invert")
     parser.add_argument("--invert-steps", type=int, default=100)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="for the latency table")
     parser.add_argument("--latency-base-channels", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     train_images, train_labels, held_images, held_labels = split_digits(args.seed)
