@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 TRAINING_QUEUE = "training"
 SAMPLING_QUEUE = "sampling"
@@ -33,15 +33,15 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-LatentName = Annotated[str, StringConstraints(pattern=LATENT_NAME_PATTERN)]
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-
-
 def _label_as_text(value: object) -> object:
     """Labels are class names; accept `3` for the class named "3"."""
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Label = Annotated[str, BeforeValidator(_label_as_text), StringConstraints(min_length=1, max_length=100)]
+LatentName = Annotated[str, StringConstraints(pattern=LATENT_NAME_PATTERN)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class TrainingSpec(StrictModel):
@@ -121,13 +121,6 @@ class GenerateRequest(StrictModel):
     checkpoint: int | None = Field(None, ge=0, description="Checkpoint step; default the newest.")
     format: Literal["png", "json"] = Field("png", description="png: one image or a grid; json: base64 PNGs.")
 
-    _labels_as_text = field_validator("label", mode="before")(_label_as_text)
-
-    @field_validator("labels", mode="before")
-    @classmethod
-    def _each_label_as_text(cls, value: object) -> object:
-        return [_label_as_text(item) for item in value] if isinstance(value, list) else value
-
     @model_validator(mode="after")
     def _consistent(self) -> GenerateRequest:
         if self.seed is not None and self.seeds is not None:
@@ -204,13 +197,6 @@ class InterpolateRequest(StrictModel):
         "png", description="png: a strip; gif: looping; json: frames."
     )
 
-    _label_as_text = field_validator("label", mode="before")(_label_as_text)
-
-    @field_validator("labels", mode="before")
-    @classmethod
-    def _each_label_as_text(cls, value: object) -> object:
-        return [_label_as_text(item) for item in value] if isinstance(value, list) else value
-
     @model_validator(mode="after")
     def _consistent(self) -> InterpolateRequest:
         if self.label is not None and self.labels is not None:
@@ -245,8 +231,6 @@ class ArithmeticRequest(StrictModel):
     truncation: FiniteFloat = Field(1.0, gt=0, le=1)
     checkpoint: int | None = Field(None, ge=0)
     format: Literal["png", "json"] = "png"
-
-    _label_as_text = field_validator("label", mode="before")(_label_as_text)
 
     @model_validator(mode="after")
     def _one_form(self) -> ArithmeticRequest:

@@ -81,18 +81,27 @@ class Stack:
                 process.kill()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(tmp_path_factory.mktemp("stack"))
+def running_stack(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Stack]:
+    """A started stack in its own folder, stopped after use (for fixtures of any scope)."""
+    running = Stack(tmp_path_factory.mktemp(name))
     running.start()
     yield running
     running.stop()
 
 
-@pytest.fixture
-def api(stack: Stack) -> Iterator[httpx.Client]:
+def client_of(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.url, timeout=60) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from running_stack(tmp_path_factory, "stack")
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    yield from client_of(stack)
 
 
 def wait_for_training(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from models.checkpoints import load_checkpoint
-from tests.integration.conftest import Stack, wait_for_training
+from tests.integration.conftest import Stack, client_of, running_stack, wait_for_training
 from workers.redis_server import start_redis
 
 pytestmark = pytest.mark.integration
@@ -22,16 +22,12 @@ TINY = {"dataset_id": "digits", "latent_dim": 16, "base_channels": 8, "batch_siz
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(tmp_path_factory.mktemp("faulty"))
-    stack.start()
-    yield stack
-    stack.stop()
+    yield from running_stack(tmp_path_factory, "faulty")
 
 
 @pytest.fixture
 def api(faulty: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=faulty.url, timeout=60) as client:
-        yield client
+    yield from client_of(faulty)
 
 
 def wait_until(condition, timeout: float, what: str) -> None:
