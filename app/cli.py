@@ -30,7 +30,12 @@ def watch(base_url: str, job_id: str) -> int:
                 bar.n = event.get("step", 0)
                 if event.get("loss_d") is not None:
                     bar.set_postfix(loss_d=f"{event['loss_d']:.3f}", loss_g=f"{event['loss_g']:.3f}")
-                bar.set_description(event.get("status", ""))
+                phase = event.get("phase")  # after the GAN: the inversion encoder's training
+                bar.set_description(
+                    f"{phase} {event.get('encoder_step', 0)}/{event.get('encoder_steps')}"
+                    if phase and event.get("status") == "running"
+                    else event.get("status", "")
+                )
                 bar.refresh()
     print(f"{job_id}: {event.get('status')}" + (f" ({event['error']})" if event.get("error") else ""))
     return 0 if event.get("status") == "completed" else 1

@@ -53,17 +53,19 @@ def grid_png(images: np.ndarray, columns: int | None = None) -> bytes:
 
 
 def strip(images: np.ndarray, captions: list[str] | None = None, padding: int = 2) -> Image.Image:
-    """The images side by side, each with its caption underneath when given."""
+    """The images side by side, each with its caption underneath when given. Images under 64 px are
+    enlarged (nearest neighbour, a whole factor) so that a caption of about ten characters fits."""
+    scale = math.ceil(64 / images.shape[-1])
     picture = to_pil(tile(images, columns=len(images), padding=padding)).convert("RGB")
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
     if not captions:
         return picture
-    size = images.shape[-1]
+    cell = (images.shape[-1] + padding) * scale
     captioned = Image.new("RGB", (picture.width, picture.height + 14), "white")
     captioned.paste(picture, (0, 0))
     draw = ImageDraw.Draw(captioned)
     for index, caption in enumerate(captions):
-        left = padding + index * (size + padding)
-        draw.text((left, picture.height), caption[: max(1, size // 6)], fill="black")
+        draw.text((padding * scale + index * cell, picture.height), caption[: cell // 6], fill="black")
     return captioned
 
 

@@ -256,7 +256,7 @@ def transform(
         walk = [caption for label in target_labels for caption in [label, *[""] * steps_between]][
             : len(rendered)
         ]
-        captions = [*(["input"] if image is not None else []), f"{source_label} (rebuilt)", *walk]
+        captions = [*(["input"] if image is not None else []), "rebuilt", *walk]
         return picture(png_bytes(strip(frames, captions)), headers)
     payload = {
         "model_id": model_id,

@@ -145,10 +145,8 @@ def test_transform_renders_each_target_from_one_latent(api: httpx.Client, traine
         assert again == png_of(item["png_base64"])
 
     strip = api.post(f"/v1/models/{m}/transform", files={"image": ("x.png", photo)}, data=form)
-    assert Image.open(io.BytesIO(strip.content)).size == (
-        5 * 34 + 2,
-        34 + 2 + 14,
-    )  # input, rebuilt, 3 targets
+    # input, rebuilt, 3 targets; 32 px cells are drawn at 2× so that captions fit
+    assert Image.open(io.BytesIO(strip.content)).size == (2 * (5 * 34 + 2), 2 * (34 + 2) + 14)
 
     itself = api.post(
         f"/v1/models/{m}/transform",
