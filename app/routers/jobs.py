@@ -10,12 +10,26 @@ from rq.results import Result
 from app.dependencies import JobClientDep, JobId, RedisDep
 from app.queue_client import render_result
 from app.schemas import JobStatus
-from workers.contract import GENERATE_JOB, TRAIN_JOB
+from workers.contract import (
+    ARITHMETIC_JOB,
+    GENERATE_JOB,
+    INTERPOLATE_JOB,
+    INVERT_JOB,
+    TRAIN_JOB,
+    TRANSFORM_JOB,
+)
 from workers.progress import read_progress
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-KINDS = {GENERATE_JOB: "generate", TRAIN_JOB: "training"}
+KINDS = {
+    TRAIN_JOB: "training",
+    GENERATE_JOB: "generate",
+    INTERPOLATE_JOB: "interpolate",
+    ARITHMETIC_JOB: "arithmetic",
+    INVERT_JOB: "invert",
+    TRANSFORM_JOB: "transform",
+}
 
 
 def _job(jobs: JobClientDep, job_id: str) -> Job:
