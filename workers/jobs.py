@@ -51,6 +51,8 @@ def train_model(model_id: str) -> dict[str, Any]:
             on_log=progress.on_log,
             should_stop=progress.cancel_requested,
         )
+        if outcome == "completed" and manifest.spec.encoder_steps:
+            _train_encoder(trainer, run_dir, manifest, progress)
     except Exception as error:
         reason = (
             str(error)
@@ -60,8 +62,6 @@ def train_model(model_id: str) -> dict[str, Any]:
         storage.update_model(model_id, status="failed", error=reason, finished_at=utc_now())
         progress.publish("failed", progress.step, error=reason)
         raise
-    if outcome == "completed" and manifest.spec.encoder_steps:
-        _train_encoder(trainer, run_dir, manifest, progress)
     status = "completed" if outcome == "completed" else "canceled"
     storage.update_model(model_id, status=status, finished_at=utc_now())
     progress.publish(status, trainer.step)
