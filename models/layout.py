@@ -48,3 +48,14 @@ def read_metrics(run: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def last_metrics(run: Path) -> dict | None:
+    """The newest row of metrics.jsonl, reading only the file's tail (a long run logs many rows)."""
+    path = metrics_path(run)
+    if not path.exists():
+        return None
+    with path.open("rb") as handle:
+        handle.seek(max(0, handle.seek(0, 2) - 4096))
+        lines = [line for line in handle.read().splitlines() if line.strip()]
+    return json.loads(lines[-1]) if lines else None

@@ -1,7 +1,7 @@
 """An LRU cache of loaded generators, bounded by the memory their weights take.
 
 Keyed by (model id, checkpoint step): a new checkpoint is a new entry, and an entry nobody asks for
-any more ages out.
+any more — a deleted model's included — ages out.
 """
 
 from __future__ import annotations
@@ -26,29 +26,19 @@ class ModelCache(Generic[Value]):
         self.budget_bytes = budget_bytes
         self.size_of = size_of
         self._entries: OrderedDict[Key, tuple[Value, int]] = OrderedDict()
-        self.hits = self.misses = 0
 
     @property
     def used_bytes(self) -> int:
         return sum(size for _, size in self._entries.values())
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
     def get(self, key: Key, load: Callable[[], Value]) -> Value:
         """The cached value for `key`, loading it on a miss. The newest entry is always kept, even
         when it alone is over the budget."""
         if key in self._entries:
             self._entries.move_to_end(key)
-            self.hits += 1
             return self._entries[key][0]
-        self.misses += 1
         value = load()
         self._entries[key] = (value, self.size_of(value))
         while len(self._entries) > 1 and self.used_bytes > self.budget_bytes:
             self._entries.popitem(last=False)
         return value
-
-    def forget(self, model_id: str) -> None:
-        for key in [key for key in self._entries if key[0] == model_id]:
-            del self._entries[key]

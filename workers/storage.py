@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from models.atomic import atomic_write_text
-from models.layout import checkpoint_path, checkpoint_steps, metrics_path, sample_path, sample_steps
+from models.layout import checkpoint_path, checkpoint_steps, sample_path, sample_steps
 from workers.contract import ID_PATTERN, LATENT_NAME_PATTERN, TrainingSpec
 
 TrainingStatus = Literal["queued", "running", "completed", "canceled", "failed"]
@@ -120,9 +120,6 @@ class Storage:
 
     def sample_file(self, model_id: str, step: int) -> Path:
         return sample_path(self.model_dir(model_id), step)
-
-    def metrics_file(self, model_id: str) -> Path:
-        return metrics_path(self.model_dir(model_id))
 
     # --- manifests ---------------------------------------------------------------------------------
     def read_dataset(self, dataset_id: str) -> DatasetManifest | None:

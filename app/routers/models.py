@@ -13,7 +13,7 @@ from app.errors import field_error
 from app.model_inputs import checked_labels, checkpoint_step
 from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, GeneratedImages, Model, ModelList, ModelMetrics
 from app.security import AdminOnly
-from models.layout import encoder_path, read_metrics
+from models.layout import encoder_path, last_metrics, read_metrics
 from models.plots import loss_curve_png
 from workers.contract import GENERATE_JOB, MAX_SEED, GenerateRequest
 from workers.storage import ModelManifest, Storage
@@ -28,7 +28,6 @@ PreferHeader = Annotated[
 
 
 def to_response(manifest: ModelManifest, storage: Storage) -> Model:
-    metrics = read_metrics(storage.model_dir(manifest.id))
     return Model(
         id=manifest.id,
         name=manifest.name,
@@ -45,7 +44,7 @@ def to_response(manifest: ModelManifest, storage: Storage) -> Model:
         has_encoder=encoder_path(storage.model_dir(manifest.id)).is_file(),
         checkpoints=storage.checkpoint_steps(manifest.id),
         samples=storage.sample_steps(manifest.id),
-        latest_metrics=metrics[-1] if metrics else None,
+        latest_metrics=last_metrics(storage.model_dir(manifest.id)),
         training_job_id=manifest.training_job_id,
         spec=manifest.spec,
         links={

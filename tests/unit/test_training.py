@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from models.checkpoints import load_checkpoint, save_checkpoint
-from models.layout import checkpoint_steps, read_metrics, sample_steps
+from models.layout import checkpoint_steps, last_metrics, read_metrics, sample_steps
 from models.networks import NetworkSpec
 from models.run import Schedule, TrainingDiverged, resume_newest, run_training
 from models.sampling import generate, latent_for_seed, latents_for_seeds
@@ -105,6 +105,7 @@ def test_run_writes_samples_checkpoints_and_metrics(tmp_path: Path, data) -> Non
     assert checkpoint_steps(tmp_path) == [4, 6]
     assert [m.step for m in logged] == [1, 2, 4, 6]
     assert [row["step"] for row in read_metrics(tmp_path)] == [1, 2, 4, 6]
+    assert last_metrics(tmp_path) == read_metrics(tmp_path)[-1]
 
 
 def test_non_finite_loss_stops_with_last_good_checkpoint(tmp_path: Path, data) -> None:
