@@ -24,6 +24,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
-    if device.type == "cpu" and torch.backends.mkldnn.is_available():
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    if device.type == "cpu" and cpu_runs_bf16_natively():
+        return torch.bfloat16
     return None
+
+
+def cpu_runs_bf16_natively() -> bool:
+    """AVX512-BF16 or AMX. oneDNN also "supports" bf16 on plain AVX512 by converting in software, which
+    halves training speed (seen on a Cascade Lake Xeon: 18 vs 36 images/s at 64 px), so that is not enough."""
+    capabilities = torch.cpu.get_capabilities()
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from models.checkpoints import load_checkpoint, save_checkpoint
+from models.devices import autocast_dtype
 from models.layout import checkpoint_steps, last_metrics, read_metrics, sample_steps
+from models.losses import discriminator_loss
 from models.networks import NetworkSpec
 from models.run import Schedule, TrainingDiverged, resume_newest, run_training
 from models.sampling import generate, latent_for_seed, latents_for_seeds
@@ -145,3 +147,40 @@ def test_bf16_losses_follow_fp32_within_tolerance(data) -> None:
             abs(getattr(a, name) - getattr(b, name)) for a, b in zip(runs["fp32"], runs["bf16"], strict=True)
         ]
         assert sum(differences) / len(differences) < 0.15, (name, differences)
+
+
+def test_generator_update_leaves_discriminator_trainable_with_only_its_own_gradients(data) -> None:
+    """G's phase skips D's weight gradients: after a step D is trainable again and its gradients are
+    exactly those of its own loss (the G phase added nothing to them)."""
+    trainer = Trainer(tiny_config(), *data)
+    trainer.train_step()
+    assert all(parameter.requires_grad for parameter in trainer.discriminator.parameters())
+    assert all(parameter.grad is not None for parameter in trainer.generator.parameters())
+    d_grads = [parameter.grad.clone() for parameter in trainer.discriminator.parameters()]
+
+    replay = Trainer(tiny_config(), *data)
+    real, labels, latents = replay._next_batch()
+    fake = replay.generator(latents, labels)
+    loss_d = discriminator_loss(
+        replay.config.loss, replay.discriminator(real, labels), replay.discriminator(fake.detach(), labels)
+    )
+    loss_d.backward()
+    for replayed, trained in zip(replay.discriminator.parameters(), d_grads, strict=True):
+        assert torch.allclose(replayed.grad, trained, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "expected"),
+    [
+        ({"avx512_bf16": True}, torch.bfloat16),
+        ({"amx_bf16": True}, torch.bfloat16),
+        ({"avx512_f": True}, None),
+    ],
+)
+def test_auto_precision_uses_bf16_only_where_the_cpu_runs_it_natively(
+    monkeypatch, capabilities: dict, expected
+) -> None:
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    assert autocast_dtype("auto", torch.device("cpu")) is expected
+    assert autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+    assert autocast_dtype("fp32", torch.device("cpu")) is None
