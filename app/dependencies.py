@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from redis import Redis
 
+from app.lane_client import GenerateLane
 from app.queue_client import JobClient
 from workers.contract import ID_PATTERN
 from workers.settings import Settings, get_settings
@@ -27,9 +28,14 @@ def get_job_client(request: Request, settings: SettingsDep) -> JobClient:
     return JobClient(request.app.state.redis, request.app.state.redis_blocking, settings)
 
 
+def get_generate_lane(request: Request, settings: SettingsDep) -> GenerateLane:
+    return GenerateLane(request.app.state.redis_async, settings)
+
+
 StorageDep = Annotated[Storage, Depends(get_storage)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 JobClientDep = Annotated[JobClient, Depends(get_job_client)]
+GenerateLaneDep = Annotated[GenerateLane, Depends(get_generate_lane)]
 
 DatasetId = Annotated[str, Path(pattern=ID_PATTERN, description="A dataset id, e.g. `digits`.")]
 ModelId = Annotated[str, Path(pattern=ID_PATTERN, description="A model id, e.g. `m_1a2b3c4d5e6f`.")]

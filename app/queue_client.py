@@ -63,12 +63,16 @@ class JobClient:
 
 
 def render_result(result: Result, failure_status: int = 500) -> Response:
-    """A finished job's result as the HTTP answer: a sampling job's (workers.results' shape) as its picture
-    or document, any other as JSON. A failed job's error comes with `failure_status`."""
+    """A finished RQ job's result as the HTTP answer; a failed job's error comes with `failure_status`."""
     if result.type != Result.Type.SUCCESSFUL:
         last_line = (result.exc_string or "unknown error").strip().splitlines()[-1]
         raise HTTPException(failure_status, f"the job failed: {last_line}")
-    value = result.return_value
+    return render_value(result.return_value)
+
+
+def render_value(value: dict[str, Any]) -> Response:
+    """A job's return value as the HTTP answer: a sampling job's (workers.results' shape) as its picture
+    or document, any other as JSON."""
     if "media_type" not in value:
         return JSONResponse(value)
     if "json" in value:

@@ -1,14 +1,16 @@
-"""`python -m workers --queues training` (or sampling, or both): one long-lived worker process."""
+"""`python -m workers --queues training` (or sampling, or both): one long-lived worker process. A worker
+serving the sampling queue also serves generate requests (workers.generate_consumer) in a thread."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import threading
 
 from redis import Redis
 
-from workers.contract import QUEUES
+from workers.contract import QUEUES, SAMPLING_QUEUE
 from workers.settings import get_settings
 
 
@@ -25,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["GANFORGE_DEVICE"] = args.device
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from workers.runtime import current_runtime  # imports torch: after argument parsing, for a fast --help
+    from workers.generate_consumer import GenerateConsumer  # imports torch: after argument parsing
+    from workers.runtime import current_runtime
     from workers.worker import InProcessWorker
 
     runtime = current_runtime()
@@ -39,7 +42,17 @@ def main(argv: list[str] | None = None) -> None:
         name=args.name,
         log_job_description=not interactive,
     )
-    worker.work(burst=args.burst, logging_level="WARNING" if interactive else "INFO")
+    stop = threading.Event()
+    consumer = None
+    if SAMPLING_QUEUE in args.queues:
+        consumer = threading.Thread(target=GenerateConsumer(runtime).run, args=(stop,), name="generate")
+        consumer.start()
+    try:
+        worker.work(burst=args.burst, logging_level="WARNING" if interactive else "INFO")
+    finally:
+        stop.set()  # the consumer finishes the batch in hand
+        if consumer is not None:
+            consumer.join()
 
 
 if __name__ == "__main__":

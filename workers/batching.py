@@ -1,10 +1,5 @@
-"""Dynamic batching for the sampling queue.
-
-When the sampling worker takes a generate job, it also takes the generate jobs already waiting (waiting
-up to `batch_max_delay_ms` for more, up to `batch_max_images` images), renders each group of jobs for
-the same model and checkpoint in one forward pass, and keeps each job's result for the job function to
-return when RQ runs that job as usual. Under load the queue fills while a batch renders, so batches
-form by themselves; a lone request waits at most the delay.
+"""Rendering a batch of generate requests: one forward pass per model and checkpoint, each request's
+images split back out. workers.generate_consumer forms the batches.
 
 Sampling runs the generator in eval mode, so an image depends on its own latent and label only: a seed
 gives the same image alone or inside a batch.
@@ -12,58 +7,16 @@ gives the same image alone or inside a batch.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-from rq import Queue
-from rq.job import Job
 
 from models.imaging import grid_png, png_bytes
 from models.sampling import generate, latents_for_seeds
-from workers.contract import GENERATE_JOB
+from workers.generate_lane import GenerateCall
 from workers.results import b64, document, picture
 from workers.runtime import Runtime
-
-
-@dataclass(frozen=True)
-class GenerateCall:
-    """One generate job's arguments (see workers.jobs.generate_images)."""
-
-    job_id: str
-    model_id: str
-    seeds: list[int]
-    labels: list[str] | None
-    truncation: float
-    checkpoint: int
-    format: str
-
-    @classmethod
-    def of(cls, job: Job) -> GenerateCall:
-        return cls(job_id=job.id, **job.kwargs)
-
-
-def gather(first: Job, queue: Queue, max_images: int, max_delay_seconds: float) -> list[Job]:
-    """`first` plus generate jobs taken from `queue` until `max_images` images or the delay is up.
-    Stops at a job of another kind, which then runs after the batch."""
-    jobs = [first]
-    images = len(first.kwargs.get("seeds", []))
-    deadline = time.monotonic() + max_delay_seconds
-    while images < max_images:
-        taken = Queue.dequeue_any([queue], None, connection=queue.connection)
-        if taken is None:
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.0005)
-            continue
-        job = taken[0]
-        jobs.append(job)
-        if job.func_name != GENERATE_JOB:
-            break
-        images += len(job.kwargs["seeds"])
-    return jobs
 
 
 def render_batch(runtime: Runtime, calls: list[GenerateCall]) -> dict[str, dict[str, Any]]:

@@ -14,7 +14,6 @@ SAMPLING_QUEUE = "sampling"
 QUEUES = (TRAINING_QUEUE, SAMPLING_QUEUE)
 
 TRAIN_JOB = "workers.jobs.train_model"
-GENERATE_JOB = "workers.jobs.generate_images"
 INTERPOLATE_JOB = "workers.latent_jobs.interpolate"
 ARITHMETIC_JOB = "workers.latent_jobs.arithmetic"
 INVERT_JOB = "workers.latent_jobs.invert_image"

@@ -7,15 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rq import get_current_job
-
 from models.datasets import read_images
 from models.encoder import save_encoder, train_encoder
 from models.layout import encoder_path
 from models.networks import NetworkSpec
 from models.run import CheckpointWriteFailed, Schedule, TrainingDiverged, resume_newest, run_training
 from models.training import StepMetrics, TrainConfig, Trainer
-from workers.batching import GenerateCall, render_batch
 from workers.progress import cancel_requested, publish_progress
 from workers.runtime import Runtime, current_runtime
 from workers.storage import ModelManifest, utc_now
@@ -180,22 +177,3 @@ class TrainingProgress:
             return False
         self._last_cancel_check = now
         return cancel_requested(self.redis, self.job_id)
-
-
-def generate_images(
-    model_id: str,
-    seeds: list[int],
-    labels: list[str] | None,
-    truncation: float,
-    checkpoint: int,
-    format: str,
-) -> dict[str, Any]:
-    """Render one image per seed. The API has checked the labels and the checkpoint; PNG bytes go back
-    in the result: one picture (a grid when several) or one PNG per image. A job that the worker
-    already rendered inside a batch (workers.batching) returns that result."""
-    runtime = current_runtime()
-    job = get_current_job()
-    if job is not None and job.id in runtime.rendered:
-        return runtime.rendered.pop(job.id)
-    call = GenerateCall("", model_id, seeds, labels, truncation, checkpoint, format)
-    return render_batch(runtime, [call])[""]

@@ -1,11 +1,13 @@
 """An LRU cache of loaded generators, bounded by the memory their weights take.
 
 Keyed by (model id, checkpoint step): a new checkpoint is a new entry, and an entry nobody asks for
-any more — a deleted model's included — ages out.
+any more — a deleted model's included — ages out. Thread-safe: the sampling worker's generate consumer
+and its RQ jobs share it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -26,6 +28,7 @@ class ModelCache(Generic[Value]):
         self.budget_bytes = budget_bytes
         self.size_of = size_of
         self._entries: OrderedDict[Key, tuple[Value, int]] = OrderedDict()
+        self._lock = threading.Lock()  # held while loading, so two threads never load the same entry twice
 
     @property
     def used_bytes(self) -> int:
@@ -34,11 +37,12 @@ class ModelCache(Generic[Value]):
     def get(self, key: Key, load: Callable[[], Value]) -> Value:
         """The cached value for `key`, loading it on a miss. The newest entry is always kept, even
         when it alone is over the budget."""
-        if key in self._entries:
-            self._entries.move_to_end(key)
-            return self._entries[key][0]
-        value = load()
-        self._entries[key] = (value, self.size_of(value))
-        while len(self._entries) > 1 and self.used_bytes > self.budget_bytes:
-            self._entries.popitem(last=False)
-        return value
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key][0]
+            value = load()
+            self._entries[key] = (value, self.size_of(value))
+            while len(self._entries) > 1 and self.used_bytes > self.budget_bytes:
+                self._entries.popitem(last=False)
+            return value

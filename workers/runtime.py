@@ -29,7 +29,6 @@ class Runtime:
     redis: Redis = field(init=False)
     generators: ModelCache[Generator] = field(init=False)
     inversion: ModelCache[tuple[Encoder | None, Discriminator]] = field(init=False)
-    rendered: dict[str, dict] = field(default_factory=dict)  # batched results by job id, until returned
 
     def __post_init__(self) -> None:
         self.storage = Storage(self.settings.data_dir)

@@ -18,8 +18,7 @@ from rq.executions import Execution
 from rq.job import Job
 from rq.worker import WorkerStatus
 
-from workers.batching import GenerateCall, gather, render_batch
-from workers.contract import GENERATE_JOB, TRAINING_QUEUE
+from workers.contract import TRAINING_QUEUE
 from workers.recovery import recover_abandoned_training
 from workers.runtime import current_runtime
 
@@ -47,25 +46,6 @@ class InProcessWorker(SimpleWorker):
                 self.log.exception("recovering abandoned training jobs failed")
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        if job.func_name != GENERATE_JOB:
-            self._execute_one(job, queue)
-            return
-        settings = current_runtime().settings
-        batch = gather(job, queue, settings.batch_max_images, settings.batch_max_delay_ms / 1000)
-        self._render_ahead([j for j in batch if j.func_name == GENERATE_JOB])
-        for each in batch:
-            self._execute_one(each, queue)
-
-    def _render_ahead(self, jobs: list[Job]) -> None:
-        """Render the batch in one pass; the job functions then return these results. If the batch
-        fails, each job runs on its own and fails (or not) with its own error."""
-        runtime = current_runtime()
-        try:
-            runtime.rendered.update(render_batch(runtime, [GenerateCall.of(job) for job in jobs]))
-        except Exception:
-            self.log.exception("batched rendering of %d jobs failed; running them one by one", len(jobs))
-
-    def _execute_one(self, job: Job, queue: Queue) -> None:
         execution = self.prepare_execution(job)
         with self._heartbeats(job, execution):
             self.perform_job(job, queue, execution)

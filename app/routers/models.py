@@ -8,14 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Path
 from fastapi.responses import FileResponse, Response
 
-from app.dependencies import JobClientDep, ModelDep, StorageDep
+from app.dependencies import GenerateLaneDep, ModelDep, SettingsDep, StorageDep
 from app.errors import field_error
+from app.lane_client import render_answer
 from app.model_inputs import checked_labels, checkpoint_step
+from app.queue_client import accepted, wants_async
 from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, GeneratedImages, Model, ModelList, ModelMetrics
 from app.security import AdminOnly
 from models.layout import encoder_path, last_metrics, read_metrics
 from models.plots import loss_curve_png
-from workers.contract import GENERATE_JOB, MAX_SEED, GenerateRequest
+from workers.contract import MAX_SEED, GenerateRequest
+from workers.generate_lane import GenerateCall, new_job_id
 from workers.storage import ModelManifest, Storage
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -133,26 +136,36 @@ def download_checkpoint(model: ModelDep, step: Step, storage: StorageDep) -> Fil
         **ACCEPTED_RESPONSE,
     },
 )
-def generate(
+async def generate(
     model: ModelDep,
     request: GenerateRequest,
     storage: StorageDep,
-    jobs: JobClientDep,
+    lane: GenerateLaneDep,
+    settings: SettingsDep,
     prefer: PreferHeader = None,
 ) -> Response:
-    """Runs on the sampling queue. Waits for the images up to a bound (GANFORGE_SYNC_WAIT_SECONDS), then
-    answers 202 with `Location: /v1/jobs/{id}`. Response headers `X-Seeds` and `X-Checkpoint` say what
-    was used."""
-    job = jobs.enqueue_sampling(
-        GENERATE_JOB,
+    """Batched with other requests on the sampling worker. Waits for the images up to a bound
+    (GANFORGE_SYNC_WAIT_SECONDS), then answers 202 with `Location: /v1/jobs/{id}`. Response headers
+    `X-Seeds` and `X-Checkpoint` say what was used, `X-Batch-Images` how many images shared the forward
+    pass."""
+    call = GenerateCall(
+        job_id=new_job_id(),
         model_id=model.id,
         seeds=_seeds(request),
         labels=_labels(model, request),
         truncation=request.truncation,
         checkpoint=checkpoint_step(model, request.checkpoint, storage),
         format=request.format,
+        result_ttl=settings.result_ttl_seconds,
     )
-    return jobs.answer(job, prefer)
+    await lane.submit(call)
+    location = f"/v1/jobs/{call.job_id}"
+    if wants_async(prefer):
+        return accepted(call.job_id, location)
+    answer = await lane.wait(call.job_id)
+    if answer is None:
+        return accepted(call.job_id, location)
+    return render_answer(answer)
 
 
 def _seeds(request: GenerateRequest) -> list[int]:

@@ -29,12 +29,11 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from rq import Queue
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi
 
-from workers.contract import GENERATE_JOB, SAMPLING_QUEUE
+from workers.generate_lane import GenerateCall, submit
 from workers.settings import get_settings
 from workers.storage import Storage
 
@@ -57,7 +56,7 @@ KNOWN_SERVER_ERRORS: dict[str, str] = {}
 # Fixed ids, so they can be the schema's examples when the module loads it (at collection).
 MODEL_ID = "m_5c4e3a7e5150"
 TRAINING_JOB_ID = "tj_5c4e3a7e5150"
-JOB_ID = "5c4e3a7e-generate-example"
+JOB_ID = "gen_5c4e3a7e5150aa01bb02cc03"
 EXAMPLES = {
     "model_id": MODEL_ID,
     "training_job_id": TRAINING_JOB_ID,
@@ -105,7 +104,7 @@ def model_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def api_app(service_env, redis, monkeypatch: pytest.MonkeyPatch, model_template: Path) -> Iterator[Any]:
-    """A fresh app on a fresh data folder holding the model, and a queued generate job in Redis."""
+    """A fresh app on a fresh data folder holding the model, and a queued generate request in Redis."""
     from app.main import create_app
 
     monkeypatch.setenv("GANFORGE_SYNC_WAIT_SECONDS", "0")
@@ -113,9 +112,9 @@ def api_app(service_env, redis, monkeypatch: pytest.MonkeyPatch, model_template:
     storage = Storage(get_settings().data_dir)
     shutil.copytree(model_template, storage.model_dir(MODEL_ID))
     assert storage.read_model(MODEL_ID) is not None and storage.checkpoint_steps(MODEL_ID) == [1]
-    Queue(SAMPLING_QUEUE, connection=redis).enqueue(
-        GENERATE_JOB, kwargs={"model_id": MODEL_ID, "seeds": [1]}, job_id=JOB_ID
-    )
+    with redis.pipeline() as pipeline:
+        submit(pipeline, GenerateCall(JOB_ID, MODEL_ID, [1], None, 1.0, 1, "png", result_ttl=60))
+        pipeline.execute()
     app = create_app()
     yield app
     asgi.shutdown_lifespans()  # the app's lifespan ran in schemathesis' event loop; close its clients

@@ -1,18 +1,33 @@
 """Dynamic batching in the sampling worker: requests queued together render in one forward pass, and
-each caller gets exactly the image it would have got alone."""
+each caller gets exactly the image it would have got alone; the generate lane's taking, answering and
+recovery, on a real Redis."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+import torch
 from redis import Redis
-from rq import Queue
 
 from tests.integration.conftest import Stack
-from workers.batching import gather
-from workers.contract import GENERATE_JOB, SAMPLING_QUEUE, TRAIN_JOB
+from workers.generate_consumer import GenerateConsumer, image_capped_chunks, recover_dead_consumers
+from workers.generate_lane import (
+    MAX_ATTEMPTS,
+    QUEUE_KEY,
+    Answer,
+    GenerateCall,
+    alive_key,
+    new_job_id,
+    read_job,
+    reply_key,
+    submit,
+    taken_key,
+)
+from workers.runtime import Runtime
+from workers.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -45,36 +60,78 @@ def test_batched_results_equal_unbatched(api: httpx.Client, stack: Stack, traine
     assert [response.content for response in batched] == alone  # each caller its own seed and label
 
 
-def test_gather_takes_waiting_generate_jobs_of_any_model(redis_url: str) -> None:
-    redis = Redis.from_url(redis_url)
-    redis.flushdb()
-    queue = Queue(SAMPLING_QUEUE, connection=redis)
+def call(model: str, seeds: list[int]) -> GenerateCall:
+    return GenerateCall(new_job_id(), model, seeds, None, 1.0, 1, "png", result_ttl=60)
 
-    def enqueue(model: str, seeds: list[int]):
-        return queue.enqueue(
-            GENERATE_JOB,
-            kwargs={
-                "model_id": model,
-                "seeds": seeds,
-                "labels": None,
-                "truncation": 1.0,
-                "checkpoint": 1,
-                "format": "png",
-            },
-        )
 
-    first = enqueue("m_a", [1, 2])
-    enqueue("m_b", [3])
-    enqueue("m_a", [4])
-    queue.enqueue(TRAIN_JOB, "m_c")  # another kind of job ends the batch
-    enqueue("m_a", [5])
-    taken = Queue.dequeue_any([queue], None, connection=redis)[0]
-    assert taken.id == first.id
-    batch = gather(taken, queue, max_images=64, max_delay_seconds=0)
-    assert [job.kwargs.get("model_id", job.args) for job in batch] == ["m_a", "m_b", "m_a", ("m_c",)]
-    assert queue.count == 1  # the job after the other kind waits for the next round
+@pytest.fixture
+def consumer(redis_url: str, tmp_path: Path) -> GenerateConsumer:
+    """A consumer on a real Redis (flushed) and an empty data folder; no thread runs it."""
+    Redis.from_url(redis_url).flushdb()
+    settings = Settings(redis_url=redis_url, data_dir=tmp_path, batch_max_images=4)
+    return GenerateConsumer(Runtime(settings, torch.device("cpu")), name="c1")
 
-    enqueue("m_a", list(range(10)))
-    enqueue("m_b", [1])
-    next_first = Queue.dequeue_any([queue], None, connection=redis)[0]
-    assert len(gather(next_first, queue, max_images=5, max_delay_seconds=0)) == 2  # stops at the image cap
+
+def queue(redis: Redis, *calls: GenerateCall) -> None:
+    with redis.pipeline() as pipeline:
+        for each in calls:
+            submit(pipeline, each)
+        pipeline.execute()
+
+
+def test_a_batch_takes_what_waits_up_to_the_image_cap(consumer: GenerateConsumer) -> None:
+    redis = consumer.redis
+    waiting = [call("m_a", [1, 2]), call("m_b", [3]), call("m_a", [4]), call("m_a", [5])]
+    queue(redis, *waiting)
+    batch = consumer.take_batch()
+    assert [each.job_id for each in batch] == [each.job_id for each in waiting[:3]]  # 4 images: the cap
+    assert redis.llen(QUEUE_KEY) == 1 and redis.llen(taken_key("c1")) == 3  # held until answered
+    assert [each.job_id for each in consumer.take_batch()] == [waiting[3].job_id]
+    assert consumer.take_batch() == []  # nothing waits: the blocking take times out
+
+
+def test_calls_are_cut_into_forward_passes_of_at_most_the_cap() -> None:
+    calls = [call("m", [1, 2, 3]), call("m", [4]), call("m", list(range(6))), call("m", [7]), call("m", [8])]
+    assert [[len(each.seeds) for each in chunk] for chunk in image_capped_chunks(calls, 4)] == [
+        [3, 1],
+        [6],
+        [1, 1],
+    ]
+
+
+def test_a_failed_request_is_answered_with_its_error(consumer: GenerateConsumer) -> None:
+    missing = call("m_gone", [1])
+    queue(consumer.redis, missing)
+    consumer.serve(consumer.take_batch())
+    record = read_job(consumer.redis, missing.job_id)
+    assert record["status"] == "failed" and "m_gone does not exist" in record["answer"].error
+    assert consumer.redis.llen(taken_key("c1")) == 0
+    assert Answer.decode(consumer.redis.lpop(reply_key(missing.job_id))).error == record["answer"].error
+
+
+def test_a_dead_consumers_requests_go_back_to_the_front(consumer: GenerateConsumer) -> None:
+    redis = consumer.redis
+    taken, later = [call("m_a", [1]), call("m_a", [2])], call("m_a", [3])
+    queue(redis, *taken, later)
+    assert len(consumer.take_batch()) == 3
+    redis.rpush(QUEUE_KEY, redis.rpop(taken_key("c1")))  # `later` back on the queue, as if never taken
+    redis.set(alive_key("c2"), 1)
+    redis.rpush(taken_key("c2"), call("m_b", [9]).encode())  # a live consumer's request stays put
+
+    assert recover_dead_consumers(redis) == 2  # c1 has no heartbeat
+    back = [GenerateCall.decode(raw) for raw in redis.lrange(QUEUE_KEY, 0, -1)]
+    assert [each.job_id for each in back] == [each.job_id for each in [*taken, later]]
+    assert [each.attempts for each in back] == [1, 1, 0]
+    assert not redis.exists(taken_key("c1")) and redis.llen(taken_key("c2")) == 1
+
+
+def test_a_request_whose_consumers_keep_dying_fails(consumer: GenerateConsumer) -> None:
+    redis = consumer.redis
+    doomed = call("m_a", [1])
+    queue(redis, doomed)
+    for _ in range(MAX_ATTEMPTS):
+        assert redis.lmove(QUEUE_KEY, taken_key("c1"), "LEFT", "RIGHT") is not None
+        recover_dead_consumers(redis)
+    record = read_job(redis, doomed.job_id)
+    assert record["status"] == "failed" and f"stopped {MAX_ATTEMPTS} times" in record["answer"].error
+    assert redis.llen(QUEUE_KEY) == 0

@@ -1,0 +1,184 @@
+"""The sampling worker's side of the generate lane (workers.generate_lane): take the waiting requests
+as one batch, render them (workers.batching: one forward pass per model and checkpoint), answer each.
+
+Dynamic batching, in the spirit of TorchServe's batch_size / max_batch_delay: the consumer takes the
+first request as soon as it arrives, then whatever else is waiting, waiting up to `batch_max_delay_ms`
+for more, up to `batch_max_images` images per forward pass. Under load the queue fills while a batch
+renders, so batches form by themselves; a lone request waits at most the delay.
+
+Each request is moved atomically from the queue onto this consumer's `taken` list (LMOVE) and stays
+there until answered, so a consumer that dies loses nothing: once its heartbeat lapses, any other
+consumer puts its taken requests back on the queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+
+from redis import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from workers.batching import render_batch
+from workers.generate_lane import (
+    MAX_ATTEMPTS,
+    QUEUE_KEY,
+    Answer,
+    GenerateCall,
+    alive_key,
+    answer,
+    taken_key,
+)
+from workers.runtime import Runtime
+
+log = logging.getLogger("ganforge.generate")
+
+HEARTBEAT_SECONDS = 10
+HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_SECONDS
+TAKE_BLOCK_SECONDS = 1  # how long one blocking take waits before the loop checks for a stop
+TAKES_PER_ROUND_TRIP = 16
+
+
+class GenerateConsumer:
+    def __init__(self, runtime: Runtime, name: str | None = None):
+        self.runtime = runtime
+        self.redis: Redis = runtime.redis
+        self.name = name or secrets.token_hex(8)
+        self.taken = taken_key(self.name)
+
+    def run(self, stop: threading.Event) -> None:
+        """Serve batches until `stop` is set; a Redis outage is waited out."""
+        with self._heartbeats(stop):
+            while not stop.is_set():
+                try:
+                    self.serve(self.take_batch())
+                except RedisError:
+                    log.warning("Redis is unreachable; retrying in a second")
+                    stop.wait(1)
+
+    def take_batch(self) -> list[GenerateCall]:
+        """Block for the first request, then take what is waiting (or arrives within the delay) up to
+        the batch's image cap. A request is never split, so the last one taken may pass the cap."""
+        settings = self.runtime.settings
+        first = self.redis.blmove(QUEUE_KEY, self.taken, TAKE_BLOCK_SECONDS, "LEFT", "RIGHT")
+        if first is None:
+            return []
+        calls = [GenerateCall.decode(first)]
+        images = len(calls[0].seeds)
+        deadline = time.monotonic() + settings.batch_max_delay_ms / 1000
+        while images < settings.batch_max_images:
+            moved = self._take_waiting(min(settings.batch_max_images - images, TAKES_PER_ROUND_TRIP))
+            for raw in moved:
+                calls.append(GenerateCall.decode(raw))
+                images += len(calls[-1].seeds)
+            if not moved:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.0005)
+        return calls
+
+    def _take_waiting(self, most: int) -> list[bytes]:
+        """Up to `most` waiting requests, moved onto this consumer's taken list in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipeline:
+            for _ in range(most):
+                pipeline.lmove(QUEUE_KEY, self.taken, "LEFT", "RIGHT")
+            return [raw for raw in pipeline.execute() if raw is not None]
+
+    def serve(self, calls: list[GenerateCall]) -> None:
+        """Render and answer `calls`, at most `batch_max_images` images per forward pass, then forget
+        them."""
+        chunks = image_capped_chunks(calls, self.runtime.settings.batch_max_images)
+        for index, chunk in enumerate(chunks):
+            outcomes = self._render(chunk)
+            with self.redis.pipeline(transaction=False) as pipeline:
+                for call in chunk:
+                    answer(pipeline, call, outcomes[call.job_id])
+                if index == len(chunks) - 1:
+                    pipeline.delete(self.taken)
+                pipeline.execute()
+
+    def _render(self, calls: list[GenerateCall]) -> dict[str, Answer]:
+        """Answers by job id. If the batch fails, each request is rendered on its own and fails (or
+        not) with its own error."""
+        try:
+            return {job_id: Answer(result) for job_id, result in render_batch(self.runtime, calls).items()}
+        except Exception:
+            log.exception("rendering a batch of %d requests failed; rendering them one by one", len(calls))
+            return {call.job_id: self._render_alone(call) for call in calls}
+
+    def _render_alone(self, call: GenerateCall) -> Answer:
+        try:
+            return Answer(render_batch(self.runtime, [call])[call.job_id])
+        except Exception as error:
+            return Answer(None, f"{type(error).__name__}: {error}")
+
+    @contextlib.contextmanager
+    def _heartbeats(self, stop: threading.Event) -> Iterator[None]:
+        """Keep this consumer's alive key fresh and, on each beat, give back dead consumers' requests.
+        A thread of its own, so a long render never lets the key lapse."""
+        finished = threading.Event()
+
+        def beat() -> None:
+            while True:
+                with contextlib.suppress(RedisError):  # retried on the next beat
+                    self.redis.set(alive_key(self.name), 1, ex=HEARTBEAT_TTL_SECONDS)
+                    recover_dead_consumers(self.redis)
+                if finished.wait(HEARTBEAT_SECONDS) or stop.is_set():
+                    return
+
+        thread = threading.Thread(target=beat, name=f"generate-heartbeat-{self.name}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            finished.set()
+            thread.join()
+            with contextlib.suppress(RedisError):
+                self.redis.delete(alive_key(self.name))
+
+
+def image_capped_chunks(calls: list[GenerateCall], max_images: int) -> list[list[GenerateCall]]:
+    """`calls` in order, cut into runs of at most `max_images` images (a larger call alone)."""
+    chunks: list[list[GenerateCall]] = []
+    images = max_images
+    for call in calls:
+        if images + len(call.seeds) > max_images:
+            chunks.append([])
+            images = 0
+        chunks[-1].append(call)
+        images += len(call.seeds)
+    return chunks
+
+
+def recover_dead_consumers(redis: Redis) -> int:
+    """Put the requests of consumers whose heartbeat lapsed back at the front of the queue, in order;
+    a request taken MAX_ATTEMPTS times fails instead. Returns how many requests were put back."""
+    recovered = 0
+    for key in redis.scan_iter(match=taken_key("*")):
+        consumer = key.decode().removeprefix(taken_key(""))
+        if redis.exists(alive_key(consumer)):
+            continue
+        claimed = f"ganforge:generate:recovering:{secrets.token_hex(8)}"
+        try:
+            redis.rename(key, claimed)  # atomic: of two consumers recovering the same list, one wins
+        except ResponseError:
+            continue
+        calls = [GenerateCall.decode(raw) for raw in redis.lrange(claimed, 0, -1)]
+        with redis.pipeline(transaction=True) as pipeline:
+            for call in reversed(calls):
+                again = dataclasses.replace(call, attempts=call.attempts + 1)
+                if again.attempts >= MAX_ATTEMPTS:
+                    stopped = f"the worker rendering it stopped {again.attempts} times"
+                    answer(pipeline, call, Answer(None, stopped))
+                else:
+                    pipeline.lpush(QUEUE_KEY, again.encode())
+                    recovered += 1
+            pipeline.delete(claimed)
+            pipeline.execute()
+        log.warning("consumer %s stopped; its %d requests go back on the queue", consumer, len(calls))
+    return recovered

@@ -1,0 +1,136 @@
+"""The generate lane: generate requests travel over plain Redis lists instead of RQ. No torch.
+
+Why not RQ: RQ's per-job lifecycle (job hash, queue, started/finished registries, executions, result
+stream) costs about ten Redis round trips per job in the worker and several in the API. A generate
+request is a millisecond of a batched forward pass, so that bookkeeping was a quarter of the sampling
+worker's time. Here a request costs the API one pipelined write and one blocking read, and the worker
+three round trips per batch of requests.
+
+    ganforge:generate:queue              pending requests, oldest first (JSON, see `GenerateCall`)
+    ganforge:generate:job:{id}           hash: status (queued | finished | failed), times, result, error
+    ganforge:generate:reply:{id}         list the API's waiting request pops the answer from
+    ganforge:generate:taken:{consumer}   requests a consumer took and has not answered yet
+    ganforge:generate:alive:{consumer}   the consumer's heartbeat; when it lapses, another consumer
+                                         puts its taken requests back on the queue (at most MAX_ATTEMPTS)
+
+The worker side (taking batches, rendering, answering) is workers.generate_consumer.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+QUEUE_KEY = "ganforge:generate:queue"
+JOB_ID_PREFIX = "gen_"
+MAX_ATTEMPTS = 3  # a request whose consumers died this many times fails instead of being taken again
+REPLY_TTL_SECONDS = 120  # an answer nobody waited for (a 202 request) is read from the job hash instead
+
+
+def job_key(job_id: str) -> str:
+    return f"ganforge:generate:job:{job_id}"
+
+
+def reply_key(job_id: str) -> str:
+    return f"ganforge:generate:reply:{job_id}"
+
+
+def taken_key(consumer: str) -> str:
+    return f"ganforge:generate:taken:{consumer}"
+
+
+def alive_key(consumer: str) -> str:
+    return f"ganforge:generate:alive:{consumer}"
+
+
+def is_lane_job(job_id: str) -> bool:
+    return job_id.startswith(JOB_ID_PREFIX)
+
+
+@dataclass(frozen=True)
+class GenerateCall:
+    """One generate request, as the API checked it: the model and checkpoint exist, labels are the
+    model's, the seeds are in range."""
+
+    job_id: str
+    model_id: str
+    seeds: list[int]
+    labels: list[str] | None
+    truncation: float
+    checkpoint: int
+    format: str
+    result_ttl: int
+    attempts: int = 0
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> GenerateCall:
+        return cls(**json.loads(raw))
+
+
+def new_job_id() -> str:
+    return JOB_ID_PREFIX + secrets.token_hex(12)
+
+
+def submit(pipeline: Any, call: GenerateCall) -> None:
+    """Add the commands that queue `call` to `pipeline` (a sync or asyncio Redis pipeline; the caller
+    executes it: one round trip)."""
+    pipeline.hset(job_key(call.job_id), mapping={"status": "queued", "enqueued_at": _now()})
+    pipeline.expire(job_key(call.job_id), call.result_ttl)
+    pipeline.rpush(QUEUE_KEY, call.encode())
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A finished request's outcome: the result (workers.results' shape) or why it failed."""
+
+    result: dict[str, Any] | None
+    error: str | None = None
+
+    def encode(self) -> bytes:
+        return pickle.dumps((self.result, self.error), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Answer:
+        result, error = pickle.loads(raw)  # written by our own workers only, like RQ's pickled results
+        return cls(result, error)
+
+
+def answer(pipeline: Any, call: GenerateCall, outcome: Answer) -> None:
+    """Add the commands that store `outcome` for `call` and hand it to a waiting request."""
+    encoded = outcome.encode()
+    status = "finished" if outcome.error is None else "failed"
+    pipeline.hset(job_key(call.job_id), mapping={"status": status, "ended_at": _now(), "answer": encoded})
+    pipeline.expire(job_key(call.job_id), call.result_ttl)
+    pipeline.rpush(reply_key(call.job_id), encoded)
+    pipeline.expire(reply_key(call.job_id), REPLY_TTL_SECONDS)
+
+
+def read_job(redis: Any, job_id: str) -> dict[str, Any] | None:
+    """A lane job's record: status, enqueued_at, ended_at (ISO times) and the `Answer` once there is
+    one; None if there is no such job (or it expired)."""
+    record = redis.hgetall(job_key(job_id))
+    if not record:
+        return None
+    fields = {key.decode(): value for key, value in record.items()}
+    return {
+        "status": fields["status"].decode(),
+        "enqueued_at": _time(fields.get("enqueued_at")),
+        "ended_at": _time(fields.get("ended_at")),
+        "answer": Answer.decode(fields["answer"]) if "answer" in fields else None,
+    }
+
+
+def _now() -> str:
+    return repr(time.time())
+
+
+def _time(raw: bytes | None) -> datetime | None:
+    return datetime.fromtimestamp(float(raw), UTC) if raw else None
