@@ -95,8 +95,10 @@ class Trainer:
         self.discriminator = Discriminator(network).to(self.device, memory_format=self.memory_format)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         if config.compile:  # in place: state_dict keys stay those of the plain modules
-            self.generator.compile()
-            self.discriminator.compile()
+            # Static shapes: one worker process may train models of several sizes, and the dynamic-shape
+            # graph that a second size would trigger fails to compile its backward (torch 2.13, CPU).
+            self.generator.compile(dynamic=False)
+            self.discriminator.compile(dynamic=False)
         fused = {"fused": True} if self.device.type == "cuda" else {}
         self.optimizer_g = torch.optim.Adam(
             self.generator.parameters(), lr=config.lr_g, betas=config.betas, **fused
