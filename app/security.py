@@ -11,6 +11,8 @@ a request that reached the server through any other address gets 403 saying why.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -53,7 +55,8 @@ def new_key(role: Role) -> tuple[str, str]:
     return key, f"{role}:{hash_key(key)}"
 
 
-def parse_keys(config: str) -> list[KeyEntry]:
+@functools.cache
+def parse_keys(config: str) -> tuple[KeyEntry, ...]:
     entries = []
     for item in filter(None, (part.strip() for part in config.split(","))):
         role, _, digest = item.partition(":")
@@ -62,10 +65,10 @@ def parse_keys(config: str) -> list[KeyEntry]:
                 f"GANFORGE_API_KEYS entry {item[:20]!r}… is not 'admin:<sha256 hex>' or 'user:<sha256 hex>'"
             )
         entries.append(KeyEntry(role, bytes.fromhex(digest)))  # type: ignore[arg-type]
-    return entries
+    return tuple(entries)
 
 
-def match_key(key: str, entries: list[KeyEntry]) -> KeyEntry | None:
+def match_key(key: str, entries: tuple[KeyEntry, ...]) -> KeyEntry | None:
     """The entry whose hash matches `key`; every entry is compared, each in constant time."""
     presented = hashlib.sha256(key.encode()).digest()
     found = None
@@ -82,7 +85,7 @@ def is_loopback(host: str | None) -> bool:
         return host == "localhost"
 
 
-def authenticate(
+async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
     settings = get_settings()
@@ -103,11 +106,11 @@ def authenticate(
     if entry is None:
         raise HTTPException(401, "the API key is not valid", {"WWW-Authenticate": "Bearer"})
     principal = Principal(entry.sha256.hex()[:12], entry.role)
-    _count_request(request, principal, settings)
+    await _count_request(request, principal, settings)
     return principal
 
 
-def _count_request(request: Request, principal: Principal, settings: Settings) -> None:
+async def _count_request(request: Request, principal: Principal, settings: Settings) -> None:
     """A fixed one-minute window per key in Redis. Without Redis, requests are not counted (fail open),
     so what needs no Redis keeps working while it is down."""
     limit = settings.requests_per_minute
@@ -116,9 +119,10 @@ def _count_request(request: Request, principal: Principal, settings: Settings) -
     window = int(time.time() // 60)
     key = f"ganforge:rate:{principal.id}:{window}"
     try:
-        with request.app.state.redis.pipeline(transaction=False) as pipe:
-            count, _ = pipe.incr(key).expire(key, 120).execute()
-    except RedisError:
+        async with asyncio.timeout(settings.redis_timeout_seconds):
+            async with request.app.state.redis_async.pipeline(transaction=False) as pipe:
+                count, _ = await pipe.incr(key).expire(key, 120).execute()
+    except (RedisError, TimeoutError):
         return
     if count > limit:
         retry_after = 60 - int(time.time()) % 60
@@ -128,7 +132,7 @@ def _count_request(request: Request, principal: Principal, settings: Settings) -
 
 
 def require(role: Role):
-    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if role == "admin" and principal.role != "admin":
             raise HTTPException(403, "this needs an admin key")
         return principal

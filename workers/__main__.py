@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.device:
         os.environ["GANFORGE_DEVICE"] = args.device
+    if args.queues == [SAMPLING_QUEUE]:
+        # OpenMP threads that spin between short forward passes take the CPU that the API and Redis
+        # need on the same machine (bench/serve.py: +15% requests/s when they sleep). Before torch loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from workers.generate_consumer import GenerateConsumer  # imports torch: after argument parsing
