@@ -19,20 +19,19 @@ from workers.results import b64, document, picture
 from workers.runtime import Runtime
 
 
-def render_batch(runtime: Runtime, calls: list[GenerateCall]) -> dict[str, dict[str, Any]]:
-    """Results of the calls by job id: one forward pass per model and checkpoint."""
+def model_groups(calls: list[GenerateCall]) -> list[list[GenerateCall]]:
+    """The calls grouped by model and checkpoint (one forward pass each), fewest images first: a group
+    is answered as soon as it is rendered, so a few images for one model never wait behind a large
+    pass for another."""
     groups: dict[tuple[str, int], list[GenerateCall]] = defaultdict(list)
     for call in calls:
         groups[(call.model_id, call.checkpoint)].append(call)
-    results = {}
-    for (model_id, checkpoint), group in groups.items():
-        results.update(_render_group(runtime, model_id, checkpoint, group))
-    return results
+    return sorted(groups.values(), key=lambda group: sum(len(call.seeds) for call in group))
 
 
-def _render_group(
-    runtime: Runtime, model_id: str, checkpoint: int, calls: list[GenerateCall]
-) -> dict[str, dict]:
+def render_group(runtime: Runtime, calls: list[GenerateCall]) -> dict[str, dict[str, Any]]:
+    """Results by job id of calls for one model and checkpoint, rendered in one forward pass."""
+    model_id, checkpoint = calls[0].model_id, calls[0].checkpoint
     manifest = runtime.storage.read_model(model_id)
     if manifest is None:
         raise FileNotFoundError(f"model {model_id} does not exist")

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from workers.batching import render_batch
+from workers.batching import model_groups, render_group
 from workers.generate_lane import (
     MAX_ATTEMPTS,
     QUEUE_KEY,
@@ -90,30 +90,34 @@ class GenerateConsumer:
             return [raw for raw in pipeline.execute() if raw is not None]
 
     def serve(self, calls: list[GenerateCall]) -> None:
-        """Render and answer `calls`, at most `batch_max_images` images per forward pass, then forget
-        them."""
-        chunks = image_capped_chunks(calls, self.runtime.settings.batch_max_images)
-        for index, chunk in enumerate(chunks):
-            outcomes = self._render(chunk)
+        """Render and answer `calls`, one forward pass per model and checkpoint with at most
+        `batch_max_images` images, each pass answered as soon as it is rendered; then forget them."""
+        passes = [
+            group
+            for chunk in image_capped_chunks(calls, self.runtime.settings.batch_max_images)
+            for group in model_groups(chunk)
+        ]
+        for index, group in enumerate(passes):
+            outcomes = self._render(group)
             with self.redis.pipeline(transaction=False) as pipeline:
-                for call in chunk:
+                for call in group:
                     answer(pipeline, call, outcomes[call.job_id])
-                if index == len(chunks) - 1:
+                if index == len(passes) - 1:
                     pipeline.delete(self.taken)
                 pipeline.execute()
 
     def _render(self, calls: list[GenerateCall]) -> dict[str, Answer]:
-        """Answers by job id. If the batch fails, each request is rendered on its own and fails (or
+        """Answers by job id. If the pass fails, each request is rendered on its own and fails (or
         not) with its own error."""
         try:
-            return {job_id: Answer(result) for job_id, result in render_batch(self.runtime, calls).items()}
+            return {job_id: Answer(result) for job_id, result in render_group(self.runtime, calls).items()}
         except Exception:
             log.exception("rendering a batch of %d requests failed; rendering them one by one", len(calls))
             return {call.job_id: self._render_alone(call) for call in calls}
 
     def _render_alone(self, call: GenerateCall) -> Answer:
         try:
-            return Answer(render_batch(self.runtime, [call])[call.job_id])
+            return Answer(render_group(self.runtime, [call])[call.job_id])
         except Exception as error:
             return Answer(None, f"{type(error).__name__}: {error}")
 

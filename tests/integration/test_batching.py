@@ -12,6 +12,7 @@ import pytest
 import torch
 from redis import Redis
 
+from tests.api.conftest import make_model
 from tests.integration.conftest import Stack
 from workers.generate_consumer import GenerateConsumer, image_capped_chunks, recover_dead_consumers
 from workers.generate_lane import (
@@ -135,3 +136,18 @@ def test_a_request_whose_consumers_keep_dying_fails(consumer: GenerateConsumer) 
     record = read_job(redis, doomed.job_id)
     assert record["status"] == "failed" and f"stopped {MAX_ATTEMPTS} times" in record["answer"].error
     assert redis.llen(QUEUE_KEY) == 0
+
+
+def test_a_small_request_is_not_answered_after_another_models_large_pass(
+    consumer: GenerateConsumer,
+) -> None:
+    """Each model's pass is answered as soon as it renders, fewest images first: one image for model B,
+    queued behind 60 for model A in the same batch, is answered before them."""
+    storage = consumer.runtime.storage
+    large, small = make_model(storage, []), make_model(storage, [])
+    consumer.runtime.settings.batch_max_images = 64
+    queue(consumer.redis, behind := call(large.id, list(range(60))), first := call(small.id, [7]))
+    consumer.serve(consumer.take_batch())
+    records = {each.job_id: read_job(consumer.redis, each.job_id) for each in (behind, first)}
+    assert all(record["status"] == "finished" for record in records.values())
+    assert records[first.job_id]["ended_at"] < records[behind.job_id]["ended_at"]
