@@ -19,7 +19,6 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -34,6 +33,7 @@ from workers.generate_lane import (
     answer,
     taken_key,
 )
+from workers.heartbeat import repeating
 from workers.runtime import Runtime
 
 log = logging.getLogger("ganforge.generate")
@@ -52,14 +52,19 @@ class GenerateConsumer:
         self.taken = taken_key(self.name)
 
     def run(self, stop: threading.Event) -> None:
-        """Serve batches until `stop` is set; a Redis outage is waited out."""
-        with self._heartbeats(stop):
+        """Serve batches until `stop` is set; a Redis outage is waited out. A heartbeat thread keeps
+        this consumer's alive key fresh, so a long render never lets it lapse."""
+        with contextlib.suppress(RedisError):
+            self._beat()  # alive before the first take
+        with repeating(HEARTBEAT_SECONDS, self._beat, name=f"generate-heartbeat-{self.name}"):
             while not stop.is_set():
                 try:
                     self.serve(self.take_batch())
                 except RedisError:
                     log.warning("Redis is unreachable; retrying in a second")
                     stop.wait(1)
+        with contextlib.suppress(RedisError):
+            self.redis.delete(alive_key(self.name))
 
     def take_batch(self) -> list[GenerateCall]:
         """Block for the first request, then take what is waiting (or arrives within the delay) up to
@@ -121,29 +126,10 @@ class GenerateConsumer:
         except Exception as error:
             return Answer(None, f"{type(error).__name__}: {error}")
 
-    @contextlib.contextmanager
-    def _heartbeats(self, stop: threading.Event) -> Iterator[None]:
-        """Keep this consumer's alive key fresh and, on each beat, give back dead consumers' requests.
-        A thread of its own, so a long render never lets the key lapse."""
-        finished = threading.Event()
-
-        def beat() -> None:
-            while True:
-                with contextlib.suppress(RedisError):  # retried on the next beat
-                    self.redis.set(alive_key(self.name), 1, ex=HEARTBEAT_TTL_SECONDS)
-                    recover_dead_consumers(self.redis)
-                if finished.wait(HEARTBEAT_SECONDS) or stop.is_set():
-                    return
-
-        thread = threading.Thread(target=beat, name=f"generate-heartbeat-{self.name}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            finished.set()
-            thread.join()
-            with contextlib.suppress(RedisError):
-                self.redis.delete(alive_key(self.name))
+    def _beat(self) -> None:
+        """Say this consumer is alive, and give back dead consumers' requests."""
+        self.redis.set(alive_key(self.name), 1, ex=HEARTBEAT_TTL_SECONDS)
+        recover_dead_consumers(self.redis)
 
 
 def image_capped_chunks(calls: list[GenerateCall], max_images: int) -> list[list[GenerateCall]]:

@@ -9,16 +9,14 @@ HEARTBEAT_TTL_SECONDS.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
+import functools
 
 from rq import Queue, SimpleWorker
-from rq.executions import Execution
 from rq.job import Job
 from rq.worker import WorkerStatus
 
 from workers.contract import TRAINING_QUEUE
+from workers.heartbeat import repeating
 from workers.recovery import recover_abandoned_training
 from workers.runtime import current_runtime
 
@@ -47,26 +45,10 @@ class InProcessWorker(SimpleWorker):
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         execution = self.prepare_execution(job)
-        with self._heartbeats(job, execution):
+        beat = functools.partial(self.maintain_heartbeats, job, execution)
+        with repeating(HEARTBEAT_SECONDS, beat, name=f"heartbeat-{job.id}"):
             self.perform_job(job, queue, execution)
         self.set_state(WorkerStatus.IDLE)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return HEARTBEAT_TTL_SECONDS
-
-    @contextlib.contextmanager
-    def _heartbeats(self, job: Job, execution: Execution) -> Iterator[None]:
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(HEARTBEAT_SECONDS):
-                with contextlib.suppress(Exception):  # a missed beat is retried on the next tick
-                    self.maintain_heartbeats(job, execution)
-
-        thread = threading.Thread(target=beat, name=f"heartbeat-{job.id}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
