@@ -49,9 +49,16 @@ def ingest_upload(
 
 
 def ensure_builtin_datasets(storage: Storage) -> None:
-    """Create `digits` (scikit-learn's labelled 8×8 digits, upsampled to 32 px) if it is missing."""
-    if storage.read_dataset(BUILTIN_DIGITS_ID) is None:
+    """Create `digits` (scikit-learn's labelled 8×8 digits, upsampled to 32 px) if it is missing.
+    Several API processes starting together (`uvicorn --workers N`) may race here: the first rename
+    wins, and the others drop their copy."""
+    if storage.read_dataset(BUILTIN_DIGITS_ID) is not None:
+        return
+    try:
         _store(storage, BUILTIN_DIGITS_ID, "scikit-learn digits (built in)", "builtin", builtin_digits(32))
+    except OSError:
+        if storage.read_dataset(BUILTIN_DIGITS_ID) is None:  # not a lost race: a real failure
+            raise
 
 
 def _store(
