@@ -19,11 +19,12 @@ import logging
 import secrets
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from workers.batching import model_groups, render_group
+from workers.batching import RenderedPass, encode_results, model_groups, render_pass
 from workers.generate_lane import (
     MAX_ATTEMPTS,
     QUEUE_KEY,
@@ -45,11 +46,16 @@ TAKES_PER_ROUND_TRIP = 16
 
 
 class GenerateConsumer:
+    """Renders on the calling thread; encodes PNGs and answers on a thread of its own, so a pass's
+    encoding overlaps the next pass's rendering."""
+
     def __init__(self, runtime: Runtime, name: str | None = None):
         self.runtime = runtime
         self.redis: Redis = runtime.redis
         self.name = name or secrets.token_hex(8)
         self.taken = taken_key(self.name)
+        self.answering = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"generate-answer-{self.name}")
+        self._give_back_needed = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
         """Serve batches until `stop` is set; a Redis outage is waited out. A heartbeat thread keeps
@@ -59,10 +65,14 @@ class GenerateConsumer:
         with repeating(HEARTBEAT_SECONDS, self._beat, name=f"generate-heartbeat-{self.name}"):
             while not stop.is_set():
                 try:
+                    if self._give_back_needed.is_set():
+                        self._give_back_taken()
                     self.serve(self.take_batch())
                 except RedisError:
                     log.warning("Redis is unreachable; retrying in a second")
+                    self._give_back_needed.set()
                     stop.wait(1)
+            self.answering.shutdown(wait=True)
         with contextlib.suppress(RedisError):
             self.redis.delete(alive_key(self.name))
 
@@ -94,37 +104,61 @@ class GenerateConsumer:
                 pipeline.lmove(QUEUE_KEY, self.taken, "LEFT", "RIGHT")
             return [raw for raw in pipeline.execute() if raw is not None]
 
-    def serve(self, calls: list[GenerateCall]) -> None:
-        """Render and answer `calls`, one forward pass per model and checkpoint with at most
-        `batch_max_images` images, each pass answered as soon as it is rendered; then forget them."""
+    def serve(self, calls: list[GenerateCall]) -> list[Future[None]]:
+        """Render `calls`, one forward pass per model and checkpoint with at most `batch_max_images`
+        images, fewest first, and hand each pass to the answering thread as soon as it is rendered.
+        Returns when the last pass is rendered; the futures finish when the answers are sent."""
         passes = [
             group
             for chunk in image_capped_chunks(calls, self.runtime.settings.batch_max_images)
             for group in model_groups(chunk)
         ]
-        for index, group in enumerate(passes):
-            outcomes = self._render(group)
-            with self.redis.pipeline(transaction=False) as pipeline:
-                for call in group:
-                    answer(pipeline, call, outcomes[call.job_id])
-                if index == len(passes) - 1:
-                    pipeline.delete(self.taken)
-                pipeline.execute()
+        return [
+            self.answering.submit(self._answer, *rendered)
+            for group in passes
+            for rendered in self._render(group)
+        ]
 
-    def _render(self, calls: list[GenerateCall]) -> dict[str, Answer]:
-        """Answers by job id. If the pass fails, each request is rendered on its own and fails (or
-        not) with its own error."""
+    def _render(self, calls: list[GenerateCall]) -> list[tuple[list[GenerateCall], RenderedPass | Answer]]:
+        """The pass, or if it fails, each call rendered on its own: its pass or the error as its answer."""
         try:
-            return {job_id: Answer(result) for job_id, result in render_group(self.runtime, calls).items()}
+            return [(calls, render_pass(self.runtime, calls))]
         except Exception:
             log.exception("rendering a batch of %d requests failed; rendering them one by one", len(calls))
-            return {call.job_id: self._render_alone(call) for call in calls}
+        alone: list[tuple[list[GenerateCall], RenderedPass | Answer]] = []
+        for call in calls:
+            try:
+                alone.append(([call], render_pass(self.runtime, [call])))
+            except Exception as error:
+                alone.append(([call], Answer(None, f"{type(error).__name__}: {error}")))
+        return alone
 
-    def _render_alone(self, call: GenerateCall) -> Answer:
+    def _answer(self, calls: list[GenerateCall], outcome: RenderedPass | Answer) -> None:
+        """Encode a rendered pass and answer its calls in one round trip, taking them off the taken
+        list. If Redis fails here, the loop puts this consumer's taken requests back on the queue."""
         try:
-            return Answer(render_group(self.runtime, [call])[call.job_id])
-        except Exception as error:
-            return Answer(None, f"{type(error).__name__}: {error}")
+            if isinstance(outcome, RenderedPass):
+                answers = {job_id: Answer(result) for job_id, result in encode_results(outcome).items()}
+            else:
+                answers = {call.job_id: outcome for call in calls}
+            with self.redis.pipeline(transaction=False) as pipeline:
+                for call in calls:
+                    answer(pipeline, call, answers[call.job_id])
+                    pipeline.lrem(self.taken, 1, call.encode())
+                pipeline.execute()
+        except RedisError:
+            log.warning("answering %d requests failed: Redis is unreachable", len(calls))
+            self._give_back_needed.set()
+        except Exception:
+            log.exception("answering %d requests failed", len(calls))
+            self._give_back_needed.set()
+
+    def _give_back_taken(self) -> None:
+        """Put this consumer's taken requests back at the front of the queue, in order."""
+        self.answering.submit(lambda: None).result()  # let the answers in flight finish first
+        self._give_back_needed.clear()
+        while self.redis.lmove(self.taken, QUEUE_KEY, "RIGHT", "LEFT") is not None:
+            pass
 
     def _beat(self) -> None:
         """Say this consumer is alive, and give back dead consumers' requests."""

@@ -5,6 +5,7 @@ recovery, on a real Redis."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import httpx
@@ -73,6 +74,11 @@ def consumer(redis_url: str, tmp_path: Path) -> GenerateConsumer:
     return GenerateConsumer(Runtime(settings, torch.device("cpu")), name="c1")
 
 
+def answered(futures: list[Future[None]]) -> None:
+    for future in futures:
+        future.result()
+
+
 def queue(redis: Redis, *calls: GenerateCall) -> None:
     with redis.pipeline() as pipeline:
         for each in calls:
@@ -103,7 +109,7 @@ def test_calls_are_cut_into_forward_passes_of_at_most_the_cap() -> None:
 def test_a_failed_request_is_answered_with_its_error(consumer: GenerateConsumer) -> None:
     missing = call("m_gone", [1])
     queue(consumer.redis, missing)
-    consumer.serve(consumer.take_batch())
+    answered(consumer.serve(consumer.take_batch()))
     record = read_job(consumer.redis, missing.job_id)
     assert record["status"] == "failed" and "m_gone does not exist" in record["answer"].error
     assert consumer.redis.llen(taken_key("c1")) == 0
@@ -147,7 +153,21 @@ def test_a_small_request_is_not_answered_after_another_models_large_pass(
     large, small = make_model(storage, []), make_model(storage, [])
     consumer.runtime.settings.batch_max_images = 64
     queue(consumer.redis, behind := call(large.id, list(range(60))), first := call(small.id, [7]))
-    consumer.serve(consumer.take_batch())
+    answered(consumer.serve(consumer.take_batch()))
+    assert consumer.redis.llen(taken_key("c1")) == 0  # answered requests leave the taken list
     records = {each.job_id: read_job(consumer.redis, each.job_id) for each in (behind, first)}
     assert all(record["status"] == "finished" for record in records.values())
     assert records[first.job_id]["ended_at"] < records[behind.job_id]["ended_at"]
+
+
+def test_taken_requests_can_be_given_back_in_order(consumer: GenerateConsumer) -> None:
+    """What a consumer does when Redis failed while it answered: its taken requests go back to the
+    front of the queue, ahead of what waits, in their order."""
+    redis = consumer.redis
+    taken, waiting = [call("m_a", [1]), call("m_a", [2])], call("m_a", [3])
+    queue(redis, *taken)
+    consumer.take_batch()
+    queue(redis, waiting)
+    consumer._give_back_taken()
+    back = [GenerateCall.decode(raw).job_id for raw in redis.lrange(QUEUE_KEY, 0, -1)]
+    assert back == [each.job_id for each in [*taken, waiting]] and redis.llen(taken_key("c1")) == 0
