@@ -99,7 +99,7 @@ class Trainer:
             # graph that a second size would trigger fails to compile its backward (torch 2.13, CPU).
             self.generator.compile(dynamic=False)
             self.discriminator.compile(dynamic=False)
-        fused = {"fused": True} if self.device.type == "cuda" else {}
+        fused = {"fused": True} if self.device.type in ("cuda", "cpu") else {}  # one kernel per step
         self.optimizer_g = torch.optim.Adam(
             self.generator.parameters(), lr=config.lr_g, betas=config.betas, **fused
         )
