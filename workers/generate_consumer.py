@@ -26,6 +26,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from workers.batching import RenderedPass, encode_results, model_groups, render_pass
 from workers.generate_lane import (
+    CONSUMERS_KEY,
     MAX_ATTEMPTS,
     QUEUE_KEY,
     Answer,
@@ -75,6 +76,7 @@ class GenerateConsumer:
             self.answering.shutdown(wait=True)
         with contextlib.suppress(RedisError):
             self.redis.delete(alive_key(self.name))
+            self.redis.srem(CONSUMERS_KEY, self.name)
 
     def take_batch(self) -> list[GenerateCall]:
         """Block for the first request, then take what is waiting (or arrives within the delay) up to
@@ -162,7 +164,10 @@ class GenerateConsumer:
 
     def _beat(self) -> None:
         """Say this consumer is alive, and give back dead consumers' requests."""
-        self.redis.set(alive_key(self.name), 1, ex=HEARTBEAT_TTL_SECONDS)
+        with self.redis.pipeline(transaction=False) as pipeline:
+            pipeline.set(alive_key(self.name), 1, ex=HEARTBEAT_TTL_SECONDS)
+            pipeline.sadd(CONSUMERS_KEY, self.name)
+            pipeline.execute()
         recover_dead_consumers(self.redis)
 
 
@@ -183,14 +188,16 @@ def recover_dead_consumers(redis: Redis) -> int:
     """Put the requests of consumers whose heartbeat lapsed back at the front of the queue, in order;
     a request taken MAX_ATTEMPTS times fails instead. Returns how many requests were put back."""
     recovered = 0
-    for key in redis.scan_iter(match=taken_key("*")):
-        consumer = key.decode().removeprefix(taken_key(""))
+    for name in redis.smembers(CONSUMERS_KEY):
+        consumer = name.decode()
         if redis.exists(alive_key(consumer)):
             continue
         claimed = f"ganforge:generate:recovering:{secrets.token_hex(8)}"
         try:
-            redis.rename(key, claimed)  # atomic: of two consumers recovering the same list, one wins
-        except ResponseError:
+            # Atomic: of two consumers recovering the same list, one wins.
+            redis.rename(taken_key(consumer), claimed)
+        except ResponseError:  # it had taken nothing, or another consumer got there first
+            redis.srem(CONSUMERS_KEY, consumer)
             continue
         calls = [GenerateCall.decode(raw) for raw in redis.lrange(claimed, 0, -1)]
         with redis.pipeline(transaction=True) as pipeline:
@@ -203,6 +210,7 @@ def recover_dead_consumers(redis: Redis) -> int:
                     pipeline.lpush(QUEUE_KEY, again.encode())
                     recovered += 1
             pipeline.delete(claimed)
+            pipeline.srem(CONSUMERS_KEY, consumer)
             pipeline.execute()
         log.warning("consumer %s stopped; its %d requests go back on the queue", consumer, len(calls))
     return recovered

@@ -9,9 +9,14 @@ three round trips per batch of requests.
     ganforge:generate:queue              pending requests, oldest first (JSON, see `GenerateCall`)
     ganforge:generate:job:{id}           hash: status (queued | finished | failed), times, result, error
     ganforge:generate:reply:{id}         list the API's waiting request pops the answer from
+    ganforge:generate:consumers          the names of the consumers that have started
     ganforge:generate:taken:{consumer}   requests a consumer took and has not answered yet
     ganforge:generate:alive:{consumer}   the consumer's heartbeat; when it lapses, another consumer
                                          puts its taken requests back on the queue (at most MAX_ATTEMPTS)
+
+A finished request's answer stays in its job hash for `result_ttl` (GET /v1/jobs/{id}) only if nobody
+was waiting for it: the API shortens the hash's life to REPLY_TTL_SECONDS once it has delivered the
+answer itself, so a busy service does not keep an hour of images in Redis.
 
 The worker side (taking batches, rendering, answering) is workers.generate_consumer.
 """
@@ -27,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 QUEUE_KEY = "ganforge:generate:queue"
+CONSUMERS_KEY = "ganforge:generate:consumers"
 JOB_ID_PREFIX = "gen_"
 MAX_ATTEMPTS = 3  # a request whose consumers died this many times fails instead of being taken again
 REPLY_TTL_SECONDS = 120  # an answer nobody waited for (a 202 request) is read from the job hash instead

@@ -17,11 +17,14 @@ from tests.api.conftest import make_model
 from tests.integration.conftest import Stack
 from workers.generate_consumer import GenerateConsumer, image_capped_chunks, recover_dead_consumers
 from workers.generate_lane import (
+    CONSUMERS_KEY,
     MAX_ATTEMPTS,
     QUEUE_KEY,
+    REPLY_TTL_SECONDS,
     Answer,
     GenerateCall,
     alive_key,
+    job_key,
     new_job_id,
     read_job,
     reply_key,
@@ -60,6 +63,23 @@ def test_batched_results_equal_unbatched(api: httpx.Client, stack: Stack, traine
     batched = [result_of(api, response.headers["location"]) for response in waiting]
     assert [int(response.headers["x-batch-images"]) for response in batched] == [12] * 12
     assert [response.content for response in batched] == alone  # each caller its own seed and label
+
+
+def test_a_delivered_answer_is_not_kept_for_the_result_ttl(
+    api: httpx.Client, stack: Stack, trained_digits: str
+) -> None:
+    """Redis keeps an answer for GANFORGE_RESULT_TTL_SECONDS only when nobody waited for it."""
+    redis = Redis.from_url(stack.env["REDIS_URL"])
+    before = set(redis.scan_iter(match=job_key("*")))
+    assert api.post(f"/v1/models/{trained_digits}/generate", json={"seed": 1}).status_code == 200
+    (delivered,) = set(redis.scan_iter(match=job_key("*"))) - before
+    later = api.post(
+        f"/v1/models/{trained_digits}/generate", json={"seed": 2}, headers={"Prefer": "respond-async"}
+    )
+    fetched = result_of(api, later.headers["location"])
+    assert fetched.status_code == 200 and fetched.content.startswith(b"\x89PNG")
+    assert 0 < redis.ttl(delivered) <= REPLY_TTL_SECONDS
+    assert redis.ttl(job_key(later.json()["id"])) > REPLY_TTL_SECONDS  # the result TTL, an hour
 
 
 def call(model: str, seeds: list[int]) -> GenerateCall:
@@ -124,12 +144,14 @@ def test_a_dead_consumers_requests_go_back_to_the_front(consumer: GenerateConsum
     redis.rpush(QUEUE_KEY, redis.rpop(taken_key("c1")))  # `later` back on the queue, as if never taken
     redis.set(alive_key("c2"), 1)
     redis.rpush(taken_key("c2"), call("m_b", [9]).encode())  # a live consumer's request stays put
+    redis.sadd(CONSUMERS_KEY, "c1", "c2", "c3")  # c3 died having taken nothing
 
     assert recover_dead_consumers(redis) == 2  # c1 has no heartbeat
     back = [GenerateCall.decode(raw) for raw in redis.lrange(QUEUE_KEY, 0, -1)]
     assert [each.job_id for each in back] == [each.job_id for each in [*taken, later]]
     assert [each.attempts for each in back] == [1, 1, 0]
     assert not redis.exists(taken_key("c1")) and redis.llen(taken_key("c2")) == 1
+    assert redis.smembers(CONSUMERS_KEY) == {b"c2"}  # the dead are forgotten
 
 
 def test_a_request_whose_consumers_keep_dying_fails(consumer: GenerateConsumer) -> None:
@@ -138,6 +160,7 @@ def test_a_request_whose_consumers_keep_dying_fails(consumer: GenerateConsumer) 
     queue(redis, doomed)
     for _ in range(MAX_ATTEMPTS):
         assert redis.lmove(QUEUE_KEY, taken_key("c1"), "LEFT", "RIGHT") is not None
+        redis.sadd(CONSUMERS_KEY, "c1")
         recover_dead_consumers(redis)
     record = read_job(redis, doomed.job_id)
     assert record["status"] == "failed" and f"stopped {MAX_ATTEMPTS} times" in record["answer"].error
