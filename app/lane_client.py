@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from redis.asyncio import Redis as AsyncRedis
 
 from app.queue_client import render_value
-from workers.generate_lane import REPLY_TTL_SECONDS, Answer, GenerateCall, job_key, reply_key, submit
+from workers.generate_lane import Answer, GenerateCall, reply_key, submit
 from workers.settings import Settings
 
 
@@ -28,10 +28,7 @@ class GenerateLane:
         if seconds <= 0:
             return None
         popped = await self.redis.blpop([reply_key(job_id)], timeout=seconds)
-        if not popped:
-            return None
-        await self.redis.expire(job_key(job_id), REPLY_TTL_SECONDS)  # delivered: keep it briefly only
-        return Answer.decode(popped[1])
+        return Answer.decode(popped[1]) if popped else None
 
 
 def render_answer(answer: Answer, failure_status: int = 500) -> Response:

@@ -15,8 +15,9 @@ three round trips per batch of requests.
                                          puts its taken requests back on the queue (at most MAX_ATTEMPTS)
 
 A finished request's answer stays in its job hash for `result_ttl` (GET /v1/jobs/{id}) only if nobody
-was waiting for it: the API shortens the hash's life to REPLY_TTL_SECONDS once it has delivered the
-answer itself, so a busy service does not keep an hour of images in Redis.
+is waiting for it (the request asked for 202, or its wait has run out); an answer that a waiting
+request takes straight from its reply list is kept REPLY_TTL_SECONDS, so a busy service does not hold
+an hour of images in Redis.
 
 The worker side (taking batches, rendering, answering) is workers.generate_consumer.
 """
@@ -27,7 +28,7 @@ import json
 import pickle
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ CONSUMERS_KEY = "ganforge:generate:consumers"
 JOB_ID_PREFIX = "gen_"
 MAX_ATTEMPTS = 3  # a request whose consumers died this many times fails instead of being taken again
 REPLY_TTL_SECONDS = 120  # an answer nobody waited for (a 202 request) is read from the job hash instead
+CLOCK_SKEW_SECONDS = 2
 
 
 def job_key(job_id: str) -> str:
@@ -71,7 +73,15 @@ class GenerateCall:
     checkpoint: int
     format: str
     result_ttl: int
+    wait_seconds: float = 0.0  # how long the API waits for the answer (0: it answered 202)
+    enqueued_at: float = field(default_factory=time.time)
     attempts: int = 0
+
+    def answer_ttl(self, now: float) -> int:
+        """How long to keep the answer: briefly while its waiter (given a margin for clock skew between
+        machines) still waits, else the full result TTL."""
+        still_waiting = now < self.enqueued_at + self.wait_seconds - CLOCK_SKEW_SECONDS
+        return min(REPLY_TTL_SECONDS, self.result_ttl) if still_waiting else self.result_ttl
 
     def encode(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -88,7 +98,7 @@ def new_job_id() -> str:
 def submit(pipeline: Any, call: GenerateCall) -> None:
     """Add the commands that queue `call` to `pipeline` (a sync or asyncio Redis pipeline; the caller
     executes it: one round trip)."""
-    pipeline.hset(job_key(call.job_id), mapping={"status": "queued", "enqueued_at": _now()})
+    pipeline.hset(job_key(call.job_id), mapping={"status": "queued", "enqueued_at": repr(call.enqueued_at)})
     pipeline.expire(job_key(call.job_id), call.result_ttl)
     pipeline.rpush(QUEUE_KEY, call.encode())
 
@@ -111,10 +121,10 @@ class Answer:
 
 def answer(pipeline: Any, call: GenerateCall, outcome: Answer) -> None:
     """Add the commands that store `outcome` for `call` and hand it to a waiting request."""
-    encoded = outcome.encode()
+    encoded, now = outcome.encode(), time.time()
     status = "finished" if outcome.error is None else "failed"
-    pipeline.hset(job_key(call.job_id), mapping={"status": status, "ended_at": _now(), "answer": encoded})
-    pipeline.expire(job_key(call.job_id), call.result_ttl)
+    pipeline.hset(job_key(call.job_id), mapping={"status": status, "ended_at": repr(now), "answer": encoded})
+    pipeline.expire(job_key(call.job_id), call.answer_ttl(now))
     pipeline.rpush(reply_key(call.job_id), encoded)
     pipeline.expire(reply_key(call.job_id), REPLY_TTL_SECONDS)
 
@@ -132,10 +142,6 @@ def read_job(redis: Any, job_id: str) -> dict[str, Any] | None:
         "ended_at": _time(fields.get("ended_at")),
         "answer": Answer.decode(fields["answer"]) if "answer" in fields else None,
     }
-
-
-def _now() -> str:
-    return repr(time.time())
 
 
 def _time(raw: bytes | None) -> datetime | None:

@@ -157,6 +157,7 @@ async def generate(
         checkpoint=checkpoint_step(model, request.checkpoint, storage),
         format=request.format,
         result_ttl=settings.result_ttl_seconds,
+        wait_seconds=0 if wants_async(prefer) else settings.sync_wait_seconds,
     )
     await lane.submit(call)
     location = f"/v1/jobs/{call.job_id}"

@@ -4,6 +4,7 @@ recovery, on a real Redis."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -115,6 +116,13 @@ def test_a_batch_takes_what_waits_up_to_the_image_cap(consumer: GenerateConsumer
     assert redis.llen(QUEUE_KEY) == 1 and redis.llen(taken_key("c1")) == 3  # held until answered
     assert [each.job_id for each in consumer.take_batch()] == [waiting[3].job_id]
     assert consumer.take_batch() == []  # nothing waits: the blocking take times out
+
+
+def test_an_answer_is_kept_long_only_when_nobody_waits_for_it() -> None:
+    waiting = GenerateCall("gen_1", "m", [1], None, 1.0, 1, "png", 3600, wait_seconds=20, enqueued_at=1000.0)
+    assert waiting.answer_ttl(now=1001.0) == REPLY_TTL_SECONDS  # its request takes it from the reply list
+    assert waiting.answer_ttl(now=1019.0) == 3600  # the wait may have run out: 202, then GET /v1/jobs
+    assert dataclasses.replace(waiting, wait_seconds=0).answer_ttl(now=1000.5) == 3600  # asked for 202
 
 
 def test_calls_are_cut_into_forward_passes_of_at_most_the_cap() -> None:
