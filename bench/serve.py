@@ -1,6 +1,7 @@
 """Serving speed: ganforge's `generate` through its queue beside a hand-rolled in-process FastAPI
 endpoint serving the same generator (64 px, one image per request), at 1, 8 and 32 concurrent clients,
-measured in one run; then the peak memory of each process.
+measured in one run; then the CPU each process spent per ganforge request, and the peak memory of each
+process.
 
     python bench/serve.py [--clients 1 8 32] [--seconds 10] [--size 64]
 
@@ -74,6 +75,12 @@ def wait_for(url: str, ready=lambda response: response.status_code == 200, timeo
     raise RuntimeError(f"{url} did not answer")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_memory_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -134,9 +141,22 @@ def main() -> None:
             run_load(url, {}, 2, 2)
         print(f"{args.size} px DCGAN (base_channels 64), one image per request, {args.seconds:.0f} s per row")
         print(HEADER)
+        cpu_rows = []
+        measured = {name: processes[name].pid for name in ("sampling worker", "ganforge API", "redis")}
+        measured["load generator"] = os.getpid()
         for clients in args.clients:
             print(run_load(reference, {}, clients, args.seconds).row("hand-rolled in-process"), flush=True)
-            print(run_load(ganforge, {}, clients, args.seconds).row("ganforge via queue"), flush=True)
+            before = {name: cpu_seconds(pid) for name, pid in measured.items()}
+            result = run_load(ganforge, {}, clients, args.seconds)
+            print(result.row("ganforge via queue"), flush=True)
+            per_request = [
+                (cpu_seconds(pid) - before[name]) * 1000 / max(len(result.latencies_ms), 1)
+                for name, pid in measured.items()
+            ]
+            cpu_rows.append(f"| {clients} | " + " | ".join(f"{ms:.2f}" for ms in per_request) + " |")
+        print("\nCPU per ganforge request, ms (from /proc, user + system)\n")
+        print("| clients | " + " | ".join(measured) + " |\n|---:|" + "---:|" * len(measured))
+        print("\n".join(cpu_rows))
         print("\n| process | peak memory (VmHWM) MB |\n|---|---:|")
         for name, process in processes.items():
             print(f"| {name} | {peak_memory_mb(process.pid):.0f} |")
