@@ -60,8 +60,8 @@ def get_dataset(dataset_id: DatasetId, storage: StorageDep) -> DatasetManifest:
 
 async def get_model(model_id: ModelId, storage: StorageDep) -> ModelManifest:
     """Reads a small manifest file on the event loop: a thread-pool hand-off costs more, up to the
-    GIL's 5 ms switch interval in latency when the loop is busy (bench/serve.py: 1-client p50 of
-    `generate` 20 → 14 ms)."""
+    GIL's 5 ms switch interval in latency when the loop is busy (about 5 ms of 1-client p50 of
+    `generate` in bench/serve.py)."""
     manifest = storage.read_model(model_id)
     if manifest is None:
         raise HTTPException(404, f"model {model_id!r} not found")

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["GANFORGE_DEVICE"] = args.device
     if args.queues == [SAMPLING_QUEUE]:
         # OpenMP threads that spin between short forward passes take the CPU that the API and Redis
-        # need on the same machine (bench/serve.py: +15% requests/s when they sleep). Before torch loads.
+        # need on the same machine (bench/serve.py serves more requests/s when they sleep). Set before
+        # torch loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
+from redis import Redis
 from rq.job import Job
 from rq.results import Result
 
@@ -41,7 +42,7 @@ def _job(jobs: JobClientDep, job_id: str) -> Job:
     return job
 
 
-def _lane_job(redis: RedisDep, job_id: str) -> dict[str, Any]:
+def _lane_job(redis: Redis, job_id: str) -> dict[str, Any]:
     record = read_job(redis, job_id)
     if record is None:
         raise HTTPException(404, f"job {job_id!r} not found (finished results are kept for a limited time)")
