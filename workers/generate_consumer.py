@@ -35,13 +35,11 @@ from workers.generate_lane import (
     answer,
     taken_key,
 )
-from workers.heartbeat import repeating
+from workers.heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, repeating
 from workers.runtime import Runtime
 
 log = logging.getLogger("ganforge.generate")
 
-HEARTBEAT_SECONDS = 10
-HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_SECONDS
 TAKE_BLOCK_SECONDS = 1  # how long one blocking take waits before the loop checks for a stop
 TAKES_PER_ROUND_TRIP = 16
 

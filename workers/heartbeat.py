@@ -6,6 +6,9 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
+HEARTBEAT_SECONDS = 10
+HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_SECONDS  # missing three beats in a row means the beater died
+
 
 @contextlib.contextmanager
 def repeating(seconds: float, beat: Callable[[], None], name: str) -> Iterator[None]:

@@ -16,12 +16,10 @@ from rq.job import Job
 from rq.worker import WorkerStatus
 
 from workers.contract import TRAINING_QUEUE
-from workers.heartbeat import repeating
+from workers.heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, repeating
 from workers.recovery import recover_abandoned_training
 from workers.runtime import current_runtime
 
-HEARTBEAT_SECONDS = 10
-HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_SECONDS
 MAINTENANCE_SECONDS = 15
 
 
