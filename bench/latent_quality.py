@@ -6,8 +6,8 @@
    the same number of optimisation steps. Pixel MSE is on [-1, 1] pixels.
 3. Latency of the toolkit's operations at 32 and 64 px with an untrained generator of full width.
 
-    python bench/latent_quality.py                    # the full run: a few minutes on 2 CPU cores
-    python bench/latent_quality.py --train-steps 100 --encoder-steps 50 --images 4 --repeats 2   # a smoke run
+    python -m bench.latent_quality                    # the full run: a few minutes on 2 CPU cores
+    python -m bench.latent_quality --train-steps 100 --encoder-steps 50 --images 4 --repeats 2   # a smoke run
 """
 
 from __future__ import annotations

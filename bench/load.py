@@ -1,6 +1,6 @@
 """Load against a running ganforge: N concurrent clients calling generate for a fixed time.
 
-    python bench/load.py --url http://127.0.0.1:8000 --model m_1a2b3c4d5e6f [--clients 1 8 32] [--seconds 10]
+    python -m bench.load --url http://127.0.0.1:8000 --model m_1a2b3c4d5e6f [--clients 1 8 32] [--seconds 10]
 
 Prints requests/s, p50/p95/p99 latency and errors per client count. Zero errors is the bar.
 """

@@ -3,7 +3,7 @@ endpoint serving the same generator (64 px, one image per request), at 1, 8 and 
 measured in one run; then the CPU each process spent per ganforge request, and the peak memory of each
 process.
 
-    python bench/serve.py [--clients 1 8 32] [--seconds 10] [--size 64]
+    python -m bench.serve [--clients 1 8 32] [--seconds 10] [--size 64]
 
 It starts its own Redis, sampling worker and API (and the hand-rolled server) on free ports, with a
 fresh data folder holding one untrained DCGAN (base_channels 64): speed does not depend on training.

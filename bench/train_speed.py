@@ -3,11 +3,11 @@
 The reference is the DCGAN paper's loop written plainly, as in pytorch/examples dcgan/main.py: fp32, a
 DataLoader over float images, a sigmoid discriminator with nn.BCELoss. Both use the same architecture
 (models.networks), batch size and data; ganforge's step adds bf16 autocast where the device runs it
-natively (CUDA with bf16, CPUs with AVX512-BF16 or AMX), channels-last on CUDA, fused Adam (CUDA, CPU), no
+natively (CUDA with bf16, CPUs with AVX512-BF16 or AMX), channels-last, fused Adam (CUDA, CPU), no
 weight gradients for D during G's update, and the uint8 data set kept on the device.
 
-    python bench/train_speed.py                 # 32 and 64 px, batch 64, on the best device
-    python bench/train_speed.py --sizes 64 --steps 30 --device cpu
+    python -m bench.train_speed                 # 32 and 64 px, batch 64, on the best device
+    python -m bench.train_speed --sizes 64 --steps 30 --device cpu
 """
 
 from __future__ import annotations

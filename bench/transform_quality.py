@@ -9,8 +9,8 @@ invert with the source label, keep z, render at each target label).
    (reconstruction MSE at the source label, and the classifier's agreement that the reconstruction
    keeps the source label) — for the encoder alone and for the encoder plus optimisation.
 
-    python bench/transform_quality.py                       # a few minutes on 2 CPU cores
-    python bench/transform_quality.py --train-steps 100 --encoder-steps 50 --images 5   # a smoke run
+    python -m bench.transform_quality                       # a few minutes on 2 CPU cores
+    python -m bench.transform_quality --train-steps 100 --encoder-steps 50 --images 5   # a smoke run
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     precision: str = "auto"  # auto | fp32 | bf16
-    channels_last: bool | None = None  # None: where the device gains from it
+    channels_last: bool | None = None  # None: on CUDA and CPU (oneDNN), where it is faster
     compile: bool = False  # torch.compile G and D: slower first steps, faster after
 
     def as_dict(self) -> dict[str, Any]:
@@ -80,7 +80,7 @@ class Trainer:
         channels_last = config.channels_last
         self.memory_format = (
             torch.channels_last
-            if (channels_last if channels_last is not None else self.device.type == "cuda")
+            if (channels_last if channels_last is not None else self.device.type in ("cuda", "cpu"))
             else torch.contiguous_format
         )
         self.images = self._place_images(images, network.image_size)

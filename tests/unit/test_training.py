@@ -160,10 +160,11 @@ def test_generator_update_leaves_discriminator_trainable_with_only_its_own_gradi
 
     replay = Trainer(tiny_config(), *data)
     real, labels, latents = replay._next_batch()
-    fake = replay.generator(latents, labels)
-    loss_d = discriminator_loss(
-        replay.config.loss, replay.discriminator(real, labels), replay.discriminator(fake.detach(), labels)
-    )
+    with replay._autocast():  # the trainer's precision (bf16 on a CPU with AVX512-BF16)
+        fake = replay.generator(latents, labels)
+        real_logits = replay.discriminator(real, labels)
+        fake_logits = replay.discriminator(fake.detach(), labels)
+        loss_d = discriminator_loss(replay.config.loss, real_logits, fake_logits)
     loss_d.backward()
     for replayed, trained in zip(replay.discriminator.parameters(), d_grads, strict=True):
         assert torch.allclose(replayed.grad, trained, atol=1e-6)

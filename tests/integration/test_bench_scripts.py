@@ -1,0 +1,48 @@
+"""The speed benchmarks run as the README tells users to run them (`python -m bench.…` from the
+repository root), at the smallest settings, and print their tables. Timings are not asserted: only
+that each row is there and its numbers are sane."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(*arguments: str) -> str:
+    finished = subprocess.run(
+        [sys.executable, "-m", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return finished.stdout
+
+
+def table_rows(output: str, first_cell: str) -> list[list[str]]:
+    rows = [line.strip("|").split("|") for line in output.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row] for row in rows if row[0].strip() == first_cell]
+
+
+def test_train_speed_prints_its_reference_and_ratio() -> None:
+    output = run_bench("bench.train_speed", "--sizes", "32", "--steps", "2", "--warmup", "0", "--batch", "8")
+    [row] = table_rows(output, "32")
+    reference, plain, auto, ratio = float(row[1]), float(row[2]), float(row[3]), row[-1]
+    assert min(reference, plain, auto) > 0
+    assert ratio.endswith("×") and float(ratio[:-1]) > 0
+
+
+def test_serve_prints_both_servers_cpu_and_memory() -> None:
+    output = run_bench("bench.serve", "--clients", "1", "--seconds", "1", "--size", "32")
+    servers = table_rows(output, "hand-rolled in-process") + table_rows(output, "ganforge via queue")
+    assert len(servers) == 2, output
+    for row in servers:
+        assert float(row[2]) > 0, row  # requests/s
+        assert row[-1] == "0", row  # errors
+    [cpu] = table_rows(output, "1")
+    assert all(float(cell) >= 0 for cell in cpu[1:])
+    assert float(table_rows(output, "sampling worker")[0][1]) > 0  # peak memory, MB
