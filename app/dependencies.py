@@ -36,8 +36,8 @@ async def get_job_client(request: Request, settings: SettingsDep) -> JobClient:
     return JobClient(request.app.state.redis, request.app.state.redis_blocking, settings)
 
 
-async def get_generate_lane(request: Request, settings: SettingsDep) -> GenerateLane:
-    return GenerateLane(request.app.state.redis_async, settings)
+async def get_generate_lane(request: Request) -> GenerateLane:
+    return GenerateLane(request.app.state.redis_async)
 
 
 StorageDep = Annotated[Storage, Depends(get_storage)]

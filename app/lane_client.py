@@ -1,5 +1,6 @@
 """Submitting generate requests to the generate lane (workers.generate_lane) and waiting for their
-answers, on the asyncio Redis client: the wait holds no thread, and costs one blocking read (BLPOP)."""
+answers, on the asyncio Redis client: the wait holds no thread, and a request with its wait costs one
+round trip."""
 
 from __future__ import annotations
 
@@ -9,25 +10,24 @@ from redis.asyncio import Redis as AsyncRedis
 
 from app.queue_client import render_value
 from workers.generate_lane import Answer, GenerateCall, reply_key, submit
-from workers.settings import Settings
 
 
 class GenerateLane:
-    def __init__(self, redis: AsyncRedis, settings: Settings):
+    def __init__(self, redis: AsyncRedis):
         self.redis = redis
-        self.settings = settings
 
     async def submit(self, call: GenerateCall) -> None:
         async with self.redis.pipeline(transaction=False) as pipeline:
             submit(pipeline, call)
             await pipeline.execute()
 
-    async def wait(self, job_id: str) -> Answer | None:
-        """The answer if it comes within GANFORGE_SYNC_WAIT_SECONDS, else None."""
-        seconds = self.settings.sync_wait_seconds
-        if seconds <= 0:
-            return None
-        popped = await self.redis.blpop([reply_key(job_id)], timeout=seconds)
+    async def submit_and_wait(self, call: GenerateCall) -> Answer | None:
+        """Queue `call` and wait for its answer in one round trip (the BLPOP is pipelined behind the
+        writes): the answer if it comes within `call.wait_seconds` (> 0), else None."""
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            submit(pipeline, call)
+            pipeline.blpop([reply_key(call.job_id)], timeout=call.wait_seconds)
+            *_, popped = await pipeline.execute()
         return Answer.decode(popped[1]) if popped else None
 
 

@@ -159,11 +159,11 @@ async def generate(
         result_ttl=settings.result_ttl_seconds,
         wait_seconds=0 if wants_async(prefer) else settings.sync_wait_seconds,
     )
-    await lane.submit(call)
     location = f"/v1/jobs/{call.job_id}"
-    if wants_async(prefer):
+    if call.wait_seconds <= 0:  # Prefer: respond-async, or GANFORGE_SYNC_WAIT_SECONDS=0
+        await lane.submit(call)
         return accepted(call.job_id, location)
-    answer = await lane.wait(call.job_id)
+    answer = await lane.submit_and_wait(call)
     if answer is None:
         return accepted(call.job_id, location)
     return render_answer(answer)

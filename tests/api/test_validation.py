@@ -13,6 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.archives import labelled_zip, png, zip_bytes
+from workers.generate_lane import QUEUE_KEY
+from workers.settings import get_settings
 from workers.storage import Storage
 
 
@@ -277,6 +279,22 @@ def test_generate_with_prefer_async_is_202_with_location(
     job = client.get(location).json()
     assert job["status"] == "queued" and job["kind"] == "generate" and job["result_url"] is None
     assert client.get(location + "/result").status_code == 409
+
+
+def test_generate_answers_202_when_no_worker_answers_within_the_wait(
+    service_env, redis, conditional_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No worker is running: the wait (GANFORGE_SYNC_WAIT_SECONDS) runs out, the request stays queued."""
+    from app.main import create_app
+
+    monkeypatch.setenv("GANFORGE_SYNC_WAIT_SECONDS", "0.2")
+    get_settings.cache_clear()
+    with TestClient(create_app(), base_url="http://127.0.0.1") as client:
+        response = client.post(f"/v1/models/{conditional_model.id}/generate", json={"n": 1})
+        assert response.status_code == 202
+        job = client.get(response.headers["location"]).json()
+    assert job["status"] == "queued" and job["kind"] == "generate"
+    assert redis.llen(QUEUE_KEY) == 1
 
 
 def test_delete_model(client: TestClient, unconditional_model) -> None:
