@@ -21,6 +21,7 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float]
     errors: int
+    batch_images: list[int]  # X-Batch-Images of each answer that has it: images in its forward pass
 
     @property
     def requests_per_second(self) -> float:
@@ -33,16 +34,20 @@ class LoadResult:
             return self.latencies_ms[0]
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[int(q) - 1]
 
+    @property
+    def mean_batch(self) -> str:
+        return f"{statistics.fmean(self.batch_images):.1f}" if self.batch_images else "–"
+
     def row(self, name: str) -> str:
         return (
             f"| {name} | {self.clients} | {self.requests_per_second:.1f} | {self.percentile(50):.1f} | "
-            f"{self.percentile(95):.1f} | {self.percentile(99):.1f} | {self.errors} |"
+            f"{self.percentile(95):.1f} | {self.percentile(99):.1f} | {self.errors} | {self.mean_batch} |"
         )
 
 
 HEADER = (
-    "| server | clients | requests/s | p50 ms | p95 ms | p99 ms | errors |\n"
-    "|---|---:|---:|---:|---:|---:|---:|"
+    "| server | clients | requests/s | p50 ms | p95 ms | p99 ms | errors | mean batch |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -59,13 +64,15 @@ async def _client(
             ok = False
         if ok:
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
+            if "X-Batch-Images" in response.headers:
+                result.batch_images.append(int(response.headers["X-Batch-Images"]))
         else:
             result.errors += 1
         seed += 1
 
 
 async def _run(url: str, body: dict, clients: int, seconds: float, headers: dict[str, str]) -> LoadResult:
-    result = LoadResult(clients, seconds, [], 0)
+    result = LoadResult(clients, seconds, [], 0, [])
     connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as http:

@@ -42,7 +42,9 @@ def test_serve_prints_both_servers_cpu_and_memory() -> None:
     assert len(servers) == 2, output
     for row in servers:
         assert float(row[2]) > 0, row  # requests/s
-        assert row[-1] == "0", row  # errors
+        assert row[6] == "0", row  # errors
+    hand_rolled, ganforge = servers
+    assert hand_rolled[7] == "–" and float(ganforge[7]) >= 1  # mean images per forward pass
     [cpu] = table_rows(output, "1")
     assert all(float(cell) >= 0 for cell in cpu[1:])
     assert float(table_rows(output, "sampling worker")[0][1]) > 0  # peak memory, MB
