@@ -4,7 +4,8 @@ The reference is the DCGAN paper's loop written plainly, as in pytorch/examples 
 DataLoader over float images, a sigmoid discriminator with nn.BCELoss. Both use the same architecture
 (models.networks), batch size and data; ganforge's step adds bf16 autocast where the device runs it
 natively (CUDA with bf16, CPUs with AVX512-BF16 or AMX), channels-last, fused Adam (CUDA, CPU), no
-weight gradients for D during G's update, and the uint8 data set kept on the device.
+weight gradients for D during G's update, and the uint8 data set kept on the device. Each measurement
+runs in a fresh process of its own, whose peak memory is the second table.
 
     python -m bench.train_speed                 # 32 and 64 px, batch 64, on the best device
     python -m bench.train_speed --sizes 64 --steps 30 --device cpu
@@ -13,7 +14,12 @@ weight gradients for D during G's update, and the uint8 data set kept on the dev
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +34,23 @@ from models.training import TrainConfig, Trainer
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def in_fresh_process(function: Callable[..., Any], *arguments: Any) -> tuple[Any, str]:
+    """`function(*arguments)` run in a process of its own, and that process's peak memory: its peak RSS in
+    MB, and on CUDA also the peak GPU memory torch allocated. A fresh process per measurement, so one
+    measurement's memory does not carry into the next one's figure (RSS only ever grows)."""
+    spawn = multiprocessing.get_context("spawn")  # no fork: a forked child of a torch parent can hang
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        return pool.submit(_with_peak_memory, function, *arguments).result()
+
+
+def _with_peak_memory(function: Callable[..., Any], *arguments: Any) -> tuple[Any, str]:
+    result = function(*arguments)
+    peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"  # Linux: KiB
+    if torch.cuda.is_available():
+        peak += f" (CUDA {torch.cuda.max_memory_allocated() / 2**20:.0f})"
+    return result, peak
 
 
 def reference_images_per_second(
@@ -110,7 +133,6 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile)")
     args = parser.parse_args()
     device = pick_device(args.device)
-    torch.manual_seed(0)
 
     print(
         f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}"
@@ -120,25 +142,37 @@ def main() -> None:
         columns += ["ganforge auto + compile img/s", "compile start-up s"]
     print("| " + " | ".join([*columns, "auto dtype", "best ratio"]) + " |")
     print("|" + "---:|" * (len(columns) + 2))
+    memory_rows = []
     for size in args.sizes:
         spec = NetworkSpec(image_size=size, channels=3, latent_dim=100, base_channels=64)
         images = np.random.default_rng(0).integers(
             0, 256, (max(1024, 4 * args.batch), 3, size, size), np.uint8
         )
         timing = (args.batch, args.steps, args.warmup, device)
-        reference = reference_images_per_second(images, spec, *timing)
-        plain, _ = ganforge_images_per_second(images, spec, *timing, precision="fp32")
-        auto, _ = ganforge_images_per_second(images, spec, *timing, precision="auto")
+        reference, reference_memory = in_fresh_process(reference_images_per_second, images, spec, *timing)
+        (plain, _), plain_memory = in_fresh_process(ganforge_images_per_second, images, spec, *timing, "fp32")
+        (auto, _), auto_memory = in_fresh_process(ganforge_images_per_second, images, spec, *timing, "auto")
         cells = [f"{reference:.1f}", f"{plain:.1f}", f"{auto:.1f}"]
+        memory = [reference_memory, plain_memory, auto_memory]
         best = auto
         if args.compile:
-            compiled, start_up = ganforge_images_per_second(
-                images, spec, *timing, precision="auto", compile=True
+            (compiled, start_up), compiled_memory = in_fresh_process(
+                ganforge_images_per_second, images, spec, *timing, "auto", True
             )
             cells += [f"{compiled:.1f}", f"{start_up:.0f}"]
+            memory.append(compiled_memory)
             best = max(best, compiled)
         dtype = str(Trainer(TrainConfig(network=spec), images[:1], None, device).dtype or "fp32")
         print(f"| {size} | " + " | ".join(cells) + f" | {dtype} | {best / reference:.2f}× |", flush=True)
+        memory_rows.append(f"| {size} | " + " | ".join(memory) + " |")
+    print(
+        "\nPeak memory of each measurement's own process, MB (RSS; on CUDA also the GPU memory allocated)\n"
+    )
+    variants = ["reference", "ganforge fp32", "ganforge auto"] + (
+        ["ganforge auto + compile"] if args.compile else []
+    )
+    print("| size | " + " | ".join(variants) + " |\n|---:|" + "---:|" * len(variants))
+    print("\n".join(memory_rows))
 
 
 if __name__ == "__main__":

@@ -28,12 +28,15 @@ def table_rows(output: str, first_cell: str) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in rows if row[0].strip() == first_cell]
 
 
-def test_train_speed_prints_its_reference_and_ratio() -> None:
+def test_train_speed_prints_its_reference_ratio_and_memory() -> None:
     output = run_bench("bench.train_speed", "--sizes", "32", "--steps", "2", "--warmup", "0", "--batch", "8")
-    [row] = table_rows(output, "32")
+    speed, memory = output.split("Peak memory")
+    [row] = table_rows(speed, "32")
     reference, plain, auto, ratio = float(row[1]), float(row[2]), float(row[3]), row[-1]
     assert min(reference, plain, auto) > 0
     assert ratio.endswith("×") and float(ratio[:-1]) > 0
+    [peaks] = table_rows(memory, "32")  # MB: reference, ganforge fp32, ganforge auto
+    assert len(peaks) == 4 and all(float(peak) > 0 for peak in peaks[1:])
 
 
 def test_serve_prints_both_servers_cpu_and_memory() -> None:
