@@ -3,8 +3,8 @@
 Why not RQ: RQ's per-job lifecycle (job hash, queue, started/finished registries, executions, result
 stream) costs about ten Redis round trips per job in the worker and several in the API. A generate
 request is a millisecond of a batched forward pass, and carried more bookkeeping than work. Here a
-request costs the API one pipelined write and one blocking read, and the worker three round trips per
-batch of requests.
+request costs the API one round trip (its writes with the blocking read pipelined behind them), and the
+worker three round trips per batch of requests.
 
     ganforge:generate:queue              pending requests, oldest first (JSON, see `GenerateCall`)
     ganforge:generate:job:{id}           hash: status (queued | finished | failed), times, result, error
