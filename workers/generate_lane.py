@@ -28,7 +28,7 @@ import json
 import pickle
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,7 +84,7 @@ class GenerateCall:
         return min(REPLY_TTL_SECONDS, self.result_ttl) if still_waiting else self.result_ttl
 
     def encode(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
+        return json.dumps(vars(self)).encode()  # its fields are all plain values: no asdict() deep copy
 
     @classmethod
     def decode(cls, raw: bytes) -> GenerateCall:

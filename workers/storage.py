@@ -10,14 +10,16 @@ Manifests are written atomically. Ids are checked against ID_PATTERN before they
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.atomic import atomic_write_text
 from models.layout import checkpoint_path, checkpoint_steps, sample_path, sample_steps
@@ -50,6 +52,8 @@ class SkippedFileRecord(BaseModel):
 
 
 class DatasetManifest(BaseModel):
+    model_config = ConfigDict(frozen=True)  # shared between callers: see _read
+
     id: str
     name: str
     created_at: datetime
@@ -64,6 +68,8 @@ class DatasetManifest(BaseModel):
 
 
 class ModelManifest(BaseModel):
+    model_config = ConfigDict(frozen=True)  # shared between callers: see _read
+
     id: str
     name: str
     training_job_id: str
@@ -87,6 +93,8 @@ class ModelManifest(BaseModel):
 
 
 class NamedLatentRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)  # shared between callers: see _read
+
     name: str
     latent: dict[str, Any] = Field(description='{"seed": s}, {"seeds": [...]} or {"vector": [...]}')
     source: str = Field(description="What it was made from: seed, seeds, vector, name or an inverted image.")
@@ -181,9 +189,22 @@ def _checked(resource_id: str) -> str:
 
 
 def _read(path: Path, schema: type[BaseModel]) -> Any:
-    if not path.is_file():
+    """The manifest at `path`, or None. Parsed manifests are kept, keyed by the file's inode, mtime and
+    size: manifests are only ever replaced whole (atomic_write_text: a new inode), so a changed file
+    never matches a kept parse. Every generate request reads its model's manifest; this makes that a
+    `stat`. The manifests are frozen, so callers share a parse without changing it for each other."""
+    try:
+        stat = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    return schema.model_validate_json(path.read_text())
+    if not S_ISREG(stat.st_mode):
+        return None
+    return _parse(path, schema, (stat.st_ino, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(path: Path, schema: type[BaseModel], version: tuple[int, int, int]) -> Any:
+    return schema.model_validate_json(path.read_bytes())
 
 
 def _write(path: Path, manifest: BaseModel) -> None:
