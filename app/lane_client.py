@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from redis.asyncio import Redis as AsyncRedis
 
 from app.queue_client import render_value
-from workers.generate_lane import Answer, GenerateCall, reply_key, submit
+from workers.generate_lane import Answer, GenerateCall, enqueue, record_unanswered, reply_key, submit
 
 
 class GenerateLane:
@@ -23,12 +23,19 @@ class GenerateLane:
 
     async def submit_and_wait(self, call: GenerateCall) -> Answer | None:
         """Queue `call` and wait for its answer in one round trip (the BLPOP is pipelined behind the
-        writes): the answer if it comes within `call.wait_seconds` (> 0), else None."""
+        RPUSH): the answer if it comes within `call.wait_seconds` (> 0), else None, with the call then
+        recorded as queued for GET /v1/jobs/{id}. Two commands instead of four: each costs the API
+        about 20 µs of CPU in redis-py."""
         async with self.redis.pipeline(transaction=False) as pipeline:
-            submit(pipeline, call)
+            enqueue(pipeline, call)
             pipeline.blpop([reply_key(call.job_id)], timeout=call.wait_seconds)
-            *_, popped = await pipeline.execute()
-        return Answer.decode(popped[1]) if popped else None
+            _, popped = await pipeline.execute()
+        if popped:
+            return Answer.decode(popped[1])
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            record_unanswered(pipeline, call)
+            await pipeline.execute()
+        return None
 
 
 def render_answer(answer: Answer, failure_status: int = 500) -> Response:

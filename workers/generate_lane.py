@@ -3,8 +3,8 @@
 Why not RQ: RQ's per-job lifecycle (job hash, queue, started/finished registries, executions, result
 stream) costs about ten Redis round trips per job in the worker and several in the API. A generate
 request is a millisecond of a batched forward pass, and carried more bookkeeping than work. Here a
-request costs the API one round trip (its writes with the blocking read pipelined behind them), and the
-worker three round trips per batch of requests.
+request costs the API one round trip (RPUSH with the blocking read pipelined behind it), and the worker
+three round trips per batch of requests.
 
     ganforge:generate:queue              pending requests, oldest first (JSON, see `GenerateCall`)
     ganforge:generate:job:{id}           hash: status (queued | finished | failed), times, result, error
@@ -96,11 +96,25 @@ def new_job_id() -> str:
 
 
 def submit(pipeline: Any, call: GenerateCall) -> None:
-    """Add the commands that queue `call` to `pipeline` (a sync or asyncio Redis pipeline; the caller
-    executes it: one round trip)."""
+    """Add the commands that record `call` as queued (GET /v1/jobs/{id}) and queue it to `pipeline` (a
+    sync or asyncio Redis pipeline; the caller executes it: one round trip)."""
     pipeline.hset(job_key(call.job_id), mapping={"status": "queued", "enqueued_at": repr(call.enqueued_at)})
     pipeline.expire(job_key(call.job_id), call.result_ttl)
+    enqueue(pipeline, call)
+
+
+def enqueue(pipeline: Any, call: GenerateCall) -> None:
+    """Add the command that queues `call` without a job record: for a call whose caller waits for the
+    answer, as nobody else knows its id until the wait runs out (then `record_unanswered`)."""
     pipeline.rpush(QUEUE_KEY, call.encode())
+
+
+def record_unanswered(pipeline: Any, call: GenerateCall) -> None:
+    """Add the commands that record an enqueued `call` as queued once its caller stopped waiting. HSETNX:
+    an answer that a worker stored meanwhile stays as it is."""
+    pipeline.hsetnx(job_key(call.job_id), "status", "queued")
+    pipeline.hsetnx(job_key(call.job_id), "enqueued_at", repr(call.enqueued_at))
+    pipeline.expire(job_key(call.job_id), call.result_ttl)
 
 
 @dataclass(frozen=True)

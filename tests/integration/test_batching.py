@@ -25,9 +25,12 @@ from workers.generate_lane import (
     Answer,
     GenerateCall,
     alive_key,
+    answer,
+    enqueue,
     job_key,
     new_job_id,
     read_job,
+    record_unanswered,
     reply_key,
     submit,
     taken_key,
@@ -123,6 +126,27 @@ def test_an_answer_is_kept_long_only_when_nobody_waits_for_it() -> None:
     assert waiting.answer_ttl(now=1001.0) == REPLY_TTL_SECONDS  # its request takes it from the reply list
     assert waiting.answer_ttl(now=1019.0) == 3600  # the wait may have run out: 202, then GET /v1/jobs
     assert dataclasses.replace(waiting, wait_seconds=0).answer_ttl(now=1000.5) == 3600  # asked for 202
+
+
+def test_a_wait_that_runs_out_records_the_call_without_hiding_an_answer(consumer: GenerateConsumer) -> None:
+    """A waited-for call is queued with no job record; when the wait runs out the API records it as
+    queued, and an answer that a worker stored in that instant stays the job's outcome."""
+    redis = consumer.redis
+    unanswered, answered = call("m_x", [1]), call("m_x", [2])
+    with redis.pipeline(transaction=False) as pipeline:
+        enqueue(pipeline, unanswered)
+        enqueue(pipeline, answered)
+        answer(pipeline, answered, Answer({"kind": "json", "body": {"ok": True}}))
+        pipeline.execute()
+    assert read_job(redis, unanswered.job_id) is None
+    with redis.pipeline(transaction=False) as pipeline:
+        record_unanswered(pipeline, unanswered)
+        record_unanswered(pipeline, answered)
+        pipeline.execute()
+    assert read_job(redis, unanswered.job_id)["status"] == "queued"
+    kept = read_job(redis, answered.job_id)
+    assert kept["status"] == "finished" and kept["answer"].result == {"kind": "json", "body": {"ok": True}}
+    assert unanswered.result_ttl - 5 < redis.ttl(job_key(unanswered.job_id)) <= unanswered.result_ttl
 
 
 def test_calls_are_cut_into_forward_passes_of_at_most_the_cap() -> None:
