@@ -23,6 +23,17 @@ class LoadResult:
     errors: int
     batch_images: list[int]  # X-Batch-Images of each answer that has it: images in its forward pass
 
+    @classmethod
+    def pooled(cls, parts: list[LoadResult]) -> LoadResult:
+        """Several runs at the same concurrency as one: their requests, errors and time added up."""
+        return cls(
+            parts[0].clients,
+            sum(part.seconds for part in parts),
+            [latency for part in parts for latency in part.latencies_ms],
+            sum(part.errors for part in parts),
+            [images for part in parts for images in part.batch_images],
+        )
+
     @property
     def requests_per_second(self) -> float:
         return len(self.latencies_ms) / self.seconds

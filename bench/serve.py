@@ -3,7 +3,10 @@ endpoint serving the same generator (64 px, one image per request), at 1, 8 and 
 measured in one run; then the CPU each process spent per ganforge request, and the peak memory of each
 process.
 
-    python -m bench.serve [--clients 1 8 32] [--seconds 10] [--size 64]
+    python -m bench.serve [--clients 1 8 32] [--seconds 10] [--rounds 5] [--size 64]
+
+Each row's seconds are split into alternating slices (hand-rolled, ganforge, hand-rolled, …), so that
+both servers see the same share of a shared machine's changing speed; a row pools its slices.
 
 It starts its own Redis, sampling worker and API (and the hand-rolled server) on free ports, with a
 fresh data folder holding one untrained DCGAN (base_channels 64): speed does not depend on training.
@@ -23,7 +26,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.loadgen import HEADER, run_load
+from bench.loadgen import HEADER, LoadResult, run_load
 from models.checkpoints import save_checkpoint
 from models.layout import checkpoint_path
 from models.networks import NetworkSpec
@@ -93,7 +96,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="per server and row")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternating slices per row, which share the seconds"
+    )
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args()
 
@@ -139,20 +145,28 @@ def main() -> None:
         reference = f"http://127.0.0.1:{reference_port}/generate"
         for url in (ganforge, reference):  # warm up: load the model, first kernels
             run_load(url, {}, 2, 2)
-        print(f"{args.size} px DCGAN (base_channels 64), one image per request, {args.seconds:.0f} s per row")
+        print(
+            f"{args.size} px DCGAN (base_channels 64), one image per request, {args.seconds:.0f} s per "
+            f"server and row in {args.rounds} alternating slices"
+        )
         print(HEADER)
         cpu_rows = []
         measured = {name: processes[name].pid for name in ("sampling worker", "ganforge API", "redis")}
         measured["load generator"] = os.getpid()
         for clients in args.clients:
-            print(run_load(reference, {}, clients, args.seconds).row("hand-rolled in-process"), flush=True)
-            before = {name: cpu_seconds(pid) for name, pid in measured.items()}
-            result = run_load(ganforge, {}, clients, args.seconds)
+            # Alternating slices: the servers share whatever the machine's speed does meanwhile.
+            slice_seconds = args.seconds / args.rounds
+            references, results, cpu = [], [], dict.fromkeys(measured, 0.0)
+            for _ in range(args.rounds):
+                references.append(run_load(reference, {}, clients, slice_seconds))
+                before = {name: cpu_seconds(pid) for name, pid in measured.items()}
+                results.append(run_load(ganforge, {}, clients, slice_seconds))
+                for name, pid in measured.items():
+                    cpu[name] += cpu_seconds(pid) - before[name]
+            result = LoadResult.pooled(results)
+            print(LoadResult.pooled(references).row("hand-rolled in-process"))
             print(result.row("ganforge via queue"), flush=True)
-            per_request = [
-                (cpu_seconds(pid) - before[name]) * 1000 / max(len(result.latencies_ms), 1)
-                for name, pid in measured.items()
-            ]
+            per_request = [seconds * 1000 / max(len(result.latencies_ms), 1) for seconds in cpu.values()]
             cpu_rows.append(f"| {clients} | " + " | ".join(f"{ms:.2f}" for ms in per_request) + " |")
         print("\nCPU per ganforge request, ms (from /proc, user + system)\n")
         print("| clients | " + " | ".join(measured) + " |\n|---:|" + "---:|" * len(measured))
