@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from redis.asyncio import Redis as AsyncRedis
 
 from app.queue_client import render_value
-from workers.generate_lane import Answer, GenerateCall, enqueue, record_unanswered, reply_key, submit
+from workers.generate_lane import Answer, GenerateCall, enqueue, record_queued, reply_key, submit
 
 
 class GenerateLane:
@@ -33,7 +33,7 @@ class GenerateLane:
         if popped:
             return Answer.decode(popped[1])
         async with self.redis.pipeline(transaction=False) as pipeline:
-            record_unanswered(pipeline, call)
+            record_queued(pipeline, call)
             await pipeline.execute()
         return None
 

@@ -98,20 +98,19 @@ def new_job_id() -> str:
 def submit(pipeline: Any, call: GenerateCall) -> None:
     """Add the commands that record `call` as queued (GET /v1/jobs/{id}) and queue it to `pipeline` (a
     sync or asyncio Redis pipeline; the caller executes it: one round trip)."""
-    pipeline.hset(job_key(call.job_id), mapping={"status": "queued", "enqueued_at": repr(call.enqueued_at)})
-    pipeline.expire(job_key(call.job_id), call.result_ttl)
+    record_queued(pipeline, call)
     enqueue(pipeline, call)
 
 
 def enqueue(pipeline: Any, call: GenerateCall) -> None:
     """Add the command that queues `call` without a job record: for a call whose caller waits for the
-    answer, as nobody else knows its id until the wait runs out (then `record_unanswered`)."""
+    answer, as nobody else knows its id until the wait runs out (then `record_queued`)."""
     pipeline.rpush(QUEUE_KEY, call.encode())
 
 
-def record_unanswered(pipeline: Any, call: GenerateCall) -> None:
-    """Add the commands that record an enqueued `call` as queued once its caller stopped waiting. HSETNX:
-    an answer that a worker stored meanwhile stays as it is."""
+def record_queued(pipeline: Any, call: GenerateCall) -> None:
+    """Add the commands that record `call` as queued. HSETNX: when a caller stops waiting, an answer that
+    a worker stored meanwhile stays as it is."""
     pipeline.hsetnx(job_key(call.job_id), "status", "queued")
     pipeline.hsetnx(job_key(call.job_id), "enqueued_at", repr(call.enqueued_at))
     pipeline.expire(job_key(call.job_id), call.result_ttl)

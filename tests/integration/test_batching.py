@@ -30,7 +30,7 @@ from workers.generate_lane import (
     job_key,
     new_job_id,
     read_job,
-    record_unanswered,
+    record_queued,
     reply_key,
     submit,
     taken_key,
@@ -140,8 +140,8 @@ def test_a_wait_that_runs_out_records_the_call_without_hiding_an_answer(consumer
         pipeline.execute()
     assert read_job(redis, unanswered.job_id) is None
     with redis.pipeline(transaction=False) as pipeline:
-        record_unanswered(pipeline, unanswered)
-        record_unanswered(pipeline, answered)
+        record_queued(pipeline, unanswered)
+        record_queued(pipeline, answered)
         pipeline.execute()
     assert read_job(redis, unanswered.job_id)["status"] == "queued"
     kept = read_job(redis, answered.job_id)

@@ -51,3 +51,16 @@ def test_serve_prints_both_servers_cpu_and_memory() -> None:
     [cpu] = table_rows(output, "1")
     assert all(float(cell) >= 0 for cell in cpu[1:])
     assert float(table_rows(output, "sampling worker")[0][1]) > 0  # peak memory, MB
+
+
+def test_png_encode_prints_both_encoders_for_each_picture() -> None:
+    output = run_bench("bench.png_encode", "--repeats", "2")
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in output.splitlines()
+        if line.startswith("| ") and " px " in line
+    ]
+    assert len(rows) == 5, output  # the script itself checks that both encodings decode alike
+    for _, ours_ms, pillow_ms, speed_up, ours_bytes, pillow_bytes in rows:
+        assert float(ours_ms) > 0 and float(pillow_ms) > 0 and speed_up.endswith("×")
+        assert int(ours_bytes.replace(",", "")) > 0 and int(pillow_bytes.replace(",", "")) > 0
