@@ -28,6 +28,7 @@ from models.sampling import generate, latents_for_seeds
 class TrainConfig:
     network: NetworkSpec = field(default_factory=NetworkSpec)
     loss: LossName = "non_saturating"
+    label_smoothing: float = 0.1  # D's target for real images is 1 − this (non_saturating; see losses)
     batch_size: int = 64
     steps: int = 2000
     lr_g: float = 2e-4
@@ -141,7 +142,7 @@ class Trainer:
             fake = self.generator(latents, labels)
             real_logits = self.discriminator(real, labels)
             fake_logits = self.discriminator(fake.detach(), labels)
-            loss_d = discriminator_loss(loss_name, real_logits, fake_logits)
+            loss_d = discriminator_loss(loss_name, real_logits, fake_logits, self.config.label_smoothing)
         self.optimizer_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.optimizer_d.step()

@@ -68,6 +68,13 @@ class TrainingSpec(StrictModel):
     latent_dim: int = Field(100, ge=2, le=1024)
     base_channels: int = Field(64, ge=4, le=512, description="Width of the narrowest layer.")
     loss: Literal["non_saturating", "hinge"] = "non_saturating"
+    label_smoothing: FiniteFloat = Field(
+        0.1,
+        ge=0,
+        le=0.5,
+        description="One-sided label smoothing: with the non_saturating loss D's target for real images is "
+        "1 − this, so D cannot grow certain and leave G stuck. 0: none. The hinge loss ignores it.",
+    )
     spectral_norm: bool = Field(False, description="Spectral normalisation in D (replaces its BatchNorm).")
     batch_size: int = Field(64, ge=2, le=4096)
     steps: int = Field(2000, gt=0, le=10_000_000)

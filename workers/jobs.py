@@ -106,6 +106,7 @@ def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:
     config = TrainConfig(
         network=network,
         loss=spec.loss,
+        label_smoothing=spec.label_smoothing,
         batch_size=spec.batch_size,
         steps=spec.steps,
         lr_g=spec.lr_g,

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -54,6 +56,24 @@ def test_non_saturating_loss_is_bce() -> None:
     expected_d = bce(real, torch.ones(2)) + bce(fake, torch.zeros(2))
     assert torch.allclose(discriminator_loss("non_saturating", real, fake), expected_d)
     assert torch.allclose(generator_loss("non_saturating", fake), bce(fake, torch.ones(2)))
+
+
+def test_label_smoothing_makes_the_real_target_one_minus_it() -> None:
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected_d = bce(real, torch.full((2,), 0.9)) + bce(fake, torch.zeros(2))
+    assert torch.allclose(discriminator_loss("non_saturating", real, fake, label_smoothing=0.1), expected_d)
+    # D's loss is lowest where it believes real images real with probability 0.9, not at certainty:
+    # the gradient on a real logit vanishes at logit(0.9) and pushes a more certain D back down.
+    logit = torch.tensor([math.log(9.0), 6.0], requires_grad=True)
+    discriminator_loss("non_saturating", logit, torch.zeros(2), label_smoothing=0.1).backward()
+    assert logit.grad[0].item() == pytest.approx(0.0, abs=1e-6) and logit.grad[1].item() > 0
+
+
+def test_hinge_loss_has_no_targets_to_smooth() -> None:
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    smoothed = discriminator_loss("hinge", real, fake, label_smoothing=0.3)
+    assert smoothed == discriminator_loss("hinge", real, fake)
 
 
 def test_hinge_loss() -> None:

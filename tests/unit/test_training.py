@@ -164,7 +164,9 @@ def test_generator_update_leaves_discriminator_trainable_with_only_its_own_gradi
         fake = replay.generator(latents, labels)
         real_logits = replay.discriminator(real, labels)
         fake_logits = replay.discriminator(fake.detach(), labels)
-        loss_d = discriminator_loss(replay.config.loss, real_logits, fake_logits)
+        loss_d = discriminator_loss(
+            replay.config.loss, real_logits, fake_logits, replay.config.label_smoothing
+        )
     loss_d.backward()
     for replayed, trained in zip(replay.discriminator.parameters(), d_grads, strict=True):
         assert torch.allclose(replayed.grad, trained, atol=1e-6)
