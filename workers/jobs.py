@@ -95,6 +95,12 @@ def _train_encoder(
 def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:
     spec = manifest.spec
     images, labels = read_images(runtime.storage.dataset_dir(spec.dataset_id))
+    return Trainer(train_config(manifest), images, labels if spec.conditional else None, runtime.device)
+
+
+def train_config(manifest: ModelManifest) -> TrainConfig:
+    """The training loop's configuration from the model's spec and its dataset's shape."""
+    spec = manifest.spec
     network = NetworkSpec(
         image_size=manifest.image_size,
         channels=manifest.channels,
@@ -103,7 +109,7 @@ def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:
         num_classes=len(manifest.classes) if spec.conditional else 0,
         spectral_norm=spec.spectral_norm,
     )
-    config = TrainConfig(
+    return TrainConfig(
         network=network,
         loss=spec.loss,
         label_smoothing=spec.label_smoothing,
@@ -117,7 +123,6 @@ def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:
         precision=spec.precision,
         compile=spec.compile,
     )
-    return Trainer(config, images, labels if spec.conditional else None, runtime.device)
 
 
 def _schedule(manifest: ModelManifest) -> Schedule:

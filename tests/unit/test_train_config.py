@@ -1,0 +1,80 @@
+"""A training spec reaches the training loop whole: every field the loop knows is carried over."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import UTC, datetime
+
+from models.networks import NetworkSpec
+from models.training import TrainConfig
+from workers.contract import TrainingSpec
+from workers.jobs import train_config
+from workers.storage import ModelManifest
+
+# Spec fields that are not the loop's: they choose the data, name the model, or set the schedule and
+# the encoder's training (workers.jobs._schedule, train_encoder).
+NOT_THE_LOOPS = {
+    "dataset_id",
+    "name",
+    "conditional",
+    "image_size",
+    "checkpoint_every",
+    "sample_every",
+    "log_every",
+    "keep_checkpoints",
+    "encoder_steps",
+}
+
+# A value other than the default for every field the loop reads.
+UNUSUAL = {
+    "latent_dim": 12,
+    "base_channels": 8,
+    "loss": "hinge",
+    "label_smoothing": 0.25,
+    "spectral_norm": True,
+    "batch_size": 16,
+    "steps": 77,
+    "lr_g": 1e-3,
+    "lr_d": 3e-3,
+    "betas": (0.1, 0.9),
+    "ema_decay": 0.5,
+    "seed": 42,
+    "precision": "fp32",
+    "compile": True,
+}
+
+
+def manifest_for(spec: TrainingSpec) -> ModelManifest:
+    return ModelManifest(
+        id="m_000000000001",
+        name="",
+        training_job_id="tj_000000000001",
+        created_at=datetime.now(UTC),
+        spec=spec,
+        dataset_id=spec.dataset_id,
+        image_size=64,
+        channels=1,
+        classes=["a", "b", "c"],
+    )
+
+
+def test_every_spec_field_is_the_loops_or_named_as_not() -> None:
+    assert set(TrainingSpec.model_fields) - NOT_THE_LOOPS == set(UNUSUAL)
+
+
+def test_spec_values_reach_the_train_config() -> None:
+    spec = TrainingSpec(dataset_id="digits", conditional=True, **UNUSUAL)
+    assert all(getattr(spec, name) != TrainingSpec.model_fields[name].default for name in UNUSUAL)
+
+    config = train_config(manifest_for(spec))
+    network_fields = {field.name for field in fields(NetworkSpec)}
+    for name, value in UNUSUAL.items():
+        holder = config.network if name in network_fields else config
+        assert getattr(holder, name) == value, name
+    assert (config.network.image_size, config.network.channels, config.network.num_classes) == (64, 1, 3)
+    assert {field.name for field in fields(TrainConfig)} - {"network", "channels_last"} <= set(UNUSUAL)
+
+
+def test_an_unconditional_spec_has_no_classes() -> None:
+    config = train_config(manifest_for(TrainingSpec(dataset_id="digits")))
+    assert config.network.num_classes == 0
