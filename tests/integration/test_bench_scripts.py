@@ -64,3 +64,13 @@ def test_png_encode_prints_both_encoders_for_each_picture() -> None:
     for _, ours_ms, pillow_ms, speed_up, ours_bytes, pillow_bytes in rows:
         assert float(ours_ms) > 0 and float(pillow_ms) > 0 and speed_up.endswith("×")
         assert int(ours_bytes.replace(",", "")) > 0 and int(pillow_bytes.replace(",", "")) > 0
+
+
+def test_label_smoothing_prints_a_judged_row_per_seed_and_setting() -> None:
+    output = run_bench("bench.label_smoothing", "--seeds", "0", "--steps", "4", "--samples", "8")
+    assert "5-fold accuracy 1.000" in output, output  # the judge tells real circles from squares
+    rows = table_rows(output, "0")
+    assert [row[1] for row in rows] == ["0", "0.1"], output
+    for _, _, accuracy, spread, d_real, d_fake, _ in rows:
+        assert 0 <= float(accuracy) <= 1 and float(spread) >= 0
+        assert 0 < float(d_real) < 1 and 0 < float(d_fake) < 1
