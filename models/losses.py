@@ -3,8 +3,8 @@
 non_saturating: Goodfellow et al. 2014's practical form — D minimises BCE on real=1 / fake=0, and G
 maximises log D(G(z)) instead of minimising log(1 − D(G(z))), which saturates early in training. With
 one-sided label smoothing (Salimans et al. 2016) D's target for real images is 1 − label_smoothing: a D
-that cannot become certain keeps giving G gradients it can follow, where an over-confident one can pin
-G to a single blob for the rest of the run (seen on the walkthrough's shapes with seed 0).
+that cannot become certain keeps giving G gradients it can follow (bench/label_smoothing.py measures
+whether that helps on the walkthrough's shapes).
 hinge: Lim & Ye 2017 / Miyato et al. 2018 — D minimises relu(1 − D(x)) + relu(1 + D(G(z))), G
 minimises −D(G(z)).
 """
