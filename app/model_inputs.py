@@ -12,13 +12,23 @@ from workers.contract import LatentRef, NamedLatent, VectorLatent
 from workers.storage import ModelManifest, Storage
 
 
-def checkpoint_step(model: ModelManifest, step: int | None, storage: Storage) -> int:
-    """`step` if the model has that checkpoint, else its newest one when `step` is None."""
+def checkpoint_step(model: ModelManifest, step: int | str | None, storage: Storage) -> int:
+    """`step` if the model has that checkpoint; its newest one for None or "newest"; for "best" the
+    checkpoint with the lowest FID among its evaluations (409 when it has none)."""
     steps = storage.checkpoint_steps(model.id)
     if not steps:
         raise HTTPException(409, f"model {model.id!r} has no checkpoint yet (status: {model.status})")
-    if step is None:
+    if step is None or step == "newest":
         return steps[-1]
+    if step == "best":
+        best = storage.best_evaluation(model.id)
+        if best is None:
+            raise HTTPException(
+                409,
+                f"model {model.id!r} has no evaluated checkpoint to call best: "
+                f"POST /v1/models/{model.id}/evaluations first",
+            )
+        return best["step"]
     if step not in steps:
         raise HTTPException(404, f"model {model.id!r} has no checkpoint at step {step}; it has {steps}")
     return step

@@ -17,7 +17,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.results import Result
 
-from workers.queueing import enqueue_sampling, enqueue_training
+from workers.queueing import enqueue_evaluation, enqueue_sampling, enqueue_training
 from workers.settings import Settings
 
 
@@ -44,6 +44,11 @@ class JobClient:
     def enqueue_sampling(self, function: str, **arguments: Any) -> Job:
         """Interactive work (workers.contract's job names) on the sampling queue."""
         return enqueue_sampling(self.redis_blocking, function, arguments, self.settings.result_ttl_seconds)
+
+    def enqueue_evaluation(self, model_id: str, step: int, samples: int, metrics: list[str]) -> Job:
+        return enqueue_evaluation(
+            self.redis, model_id, step, samples, metrics, self.settings.result_ttl_seconds
+        )
 
     def fetch(self, job_id: str) -> Job | None:
         try:

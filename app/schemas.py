@@ -99,9 +99,40 @@ class Model(BaseModel):
     checkpoints: list[int] = Field(description="Steps with a checkpoint; generate uses the newest.")
     samples: list[int] = Field(description="Steps with a progress grid at samples/{step}.png.")
     latest_metrics: dict[str, float] | None = None
+    latest_evaluation: Evaluation | None = Field(
+        None, description="The newest checkpoint's newest evaluation."
+    )
+    best_checkpoint: int | None = Field(None, description='The step that `"checkpoint": "best"` names.')
     training_job_id: str
     spec: TrainingSpec
     links: dict[str, str]
+
+
+class Evaluation(BaseModel):
+    """One checkpoint judged on one sample count (models.evaluation says how to read each figure)."""
+
+    step: int = Field(description="The checkpoint's step.")
+    samples: int = Field(description="Generated images judged.")
+    real_images: int = Field(description="Real images of the data set they were compared with.")
+    metrics: list[str]
+    fid: float | None = Field(None, description="Fréchet Inception distance: lower is better.")
+    per_class_fid: dict[str, float] | None = Field(None, description="FID per label (conditional models).")
+    kid: float | None = Field(None, description="Kernel Inception distance (unbiased; near 0 is best).")
+    kid_std: float | None = Field(None, description="KID's spread over subsets.")
+    precision: float | None = Field(None, description="Share of fakes that look like some real image.")
+    recall: float | None = Field(None, description="Share of reals the fakes cover (low: mode collapse).")
+    seconds: float = Field(description="How long the evaluation took.")
+    device: str
+    source: str = Field(description="training (during the run) or request (POST …/evaluations).")
+    created_at: datetime
+
+
+class EvaluationList(BaseModel):
+    evaluations: list[Evaluation] = Field(description="By step, then sample count.")
+    best: Evaluation | None = Field(
+        None,
+        description='The checkpoint that `"checkpoint": "best"` names: lowest FID among one sample count.',
+    )
 
 
 class ModelList(BaseModel):
@@ -145,6 +176,10 @@ class Readiness(BaseModel):
     redis: str
     workers: dict[str, int] = Field(description="Live workers serving each queue.")
     storage: str
+    feature_network: str = Field(
+        description="ok, or why evaluations will fail (the FID network missing or corrupt); "
+        "not part of `ready`, since generation does not need it."
+    )
 
 
 class NamedLatentList(BaseModel):

@@ -7,8 +7,14 @@ natively (CUDA with bf16, CPUs with AVX512-BF16 or AMX), channels-last, fused Ad
 weight gradients for D during G's update, and the uint8 data set kept on the device. Each measurement
 runs in a fresh process of its own, whose peak memory is the second table.
 
+A recipe (--architecture, --augment, --r1-gamma, --recipe-base-channels) adds a column: ganforge's
+auto step with that recipe, and its step time over the default recipe's. Time at least 32 steps with
+R1 on: it runs on every 16th D update only. `--augment ada` times ADA's start, p = 0, where nothing is
+augmented; `--augment translation,cutout,color` times its most expensive point, p = 1.
+
     python -m bench.train_speed                 # 32 and 64 px, batch 64, on the best device
     python -m bench.train_speed --sizes 64 --steps 30 --device cpu
+    python -m bench.train_speed --sizes 32 --steps 32 --architecture resnet --recipe-base-channels 32
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import resource
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +35,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from models.devices import pick_device
 from models.networks import Discriminator, Generator, NetworkSpec
+from models.recipes import ARCHITECTURES, AUGMENT_POLICIES
 from models.training import TrainConfig, Trainer
 
 
@@ -103,9 +111,13 @@ def ganforge_images_per_second(
     device: torch.device,
     precision: str,
     compile: bool = False,
+    recipe: dict[str, Any] | None = None,
 ) -> tuple[float, float]:
-    """Images/s after warm-up, and the first step's seconds (torch.compile's start-up when compiling)."""
-    config = TrainConfig(network=spec, batch_size=batch, precision=precision, compile=compile)
+    """Images/s after warm-up, and the first step's seconds (torch.compile's start-up when compiling).
+    `recipe`: TrainConfig fields beyond the default recipe (augment, r1_gamma)."""
+    config = TrainConfig(
+        network=spec, batch_size=batch, precision=precision, compile=compile, **(recipe or {})
+    )
     trainer = Trainer(config, images, None, device)
     started = time.perf_counter()
     trainer.train_step()
@@ -131,8 +143,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile)")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="dcgan", help="recipe column")
+    parser.add_argument("--augment", choices=AUGMENT_POLICIES, default="none", help="recipe column")
+    parser.add_argument("--r1-gamma", type=float, default=0.0, help="recipe column (lazy R1)")
+    parser.add_argument("--recipe-base-channels", type=int, default=64, help="recipe column")
     args = parser.parse_args()
     device = pick_device(args.device)
+    recipe = {"augment": args.augment, "r1_gamma": args.r1_gamma}
+    recipe_network = {"architecture": args.architecture, "base_channels": args.recipe_base_channels}
+    with_recipe = (*recipe_network.values(), *recipe.values()) != ("dcgan", 64, "none", 0.0)
 
     print(
         f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}"
@@ -140,6 +159,9 @@ def main() -> None:
     columns = ["size", "reference (fp32, DataLoader) img/s", "ganforge fp32 img/s", "ganforge auto img/s"]
     if args.compile:
         columns += ["ganforge auto + compile img/s", "compile start-up s"]
+    if with_recipe:
+        described = ", ".join(f"{key} {value}" for key, value in (recipe_network | recipe).items())
+        columns += [f"recipe ({described}) auto img/s", "recipe step time / auto"]
     print("| " + " | ".join([*columns, "auto dtype", "best ratio"]) + " |")
     print("|" + "---:|" * (len(columns) + 2))
     memory_rows = []
@@ -162,14 +184,28 @@ def main() -> None:
             cells += [f"{compiled:.1f}", f"{start_up:.0f}"]
             memory.append(compiled_memory)
             best = max(best, compiled)
+        if with_recipe:
+            (recipe_speed, _), recipe_memory = in_fresh_process(
+                ganforge_images_per_second,
+                images,
+                replace(spec, **recipe_network),
+                *timing,
+                "auto",
+                False,
+                recipe,
+            )
+            cells += [f"{recipe_speed:.1f}", f"{auto / recipe_speed:.2f}×"]
+            memory.append(recipe_memory)
         dtype = str(Trainer(TrainConfig(network=spec), images[:1], None, device).dtype or "fp32")
         print(f"| {size} | " + " | ".join(cells) + f" | {dtype} | {best / reference:.2f}× |", flush=True)
         memory_rows.append(f"| {size} | " + " | ".join(memory) + " |")
     print(
         "\nPeak memory of each measurement's own process, MB (RSS; on CUDA also the GPU memory allocated)\n"
     )
-    variants = ["reference", "ganforge fp32", "ganforge auto"] + (
-        ["ganforge auto + compile"] if args.compile else []
+    variants = (
+        ["reference", "ganforge fp32", "ganforge auto"]
+        + (["ganforge auto + compile"] if args.compile else [])
+        + (["recipe auto"] if with_recipe else [])
     )
     print("| size | " + " | ".join(variants) + " |\n|---:|" + "---:|" * len(variants))
     print("\n".join(memory_rows))

@@ -12,15 +12,19 @@ from models.atomic import atomic_write_bytes
 from models.layout import checkpoint_path, checkpoint_steps
 
 
-def save_checkpoint(run: Path, step: int, state: dict[str, Any], keep: int) -> Path:
-    """Write the checkpoint of `step`, then delete all but the newest `keep` (0 keeps all)."""
+def save_checkpoint(
+    run: Path, step: int, state: dict[str, Any], keep: int, protect: frozenset[int] = frozenset()
+) -> Path:
+    """Write the checkpoint of `step`, then delete all but the newest `keep` (0 keeps all) and those of
+    the steps in `protect` (the best checkpoint by FID)."""
     buffer = io.BytesIO()
     torch.save(state, buffer)  # serialised first, so a failing disk raises a plain OSError below
     path = checkpoint_path(run, step)
     atomic_write_bytes(path, buffer.getbuffer())
     if keep > 0:
         for old_step in checkpoint_steps(run)[:-keep]:
-            checkpoint_path(run, old_step).unlink(missing_ok=True)
+            if old_step not in protect:
+                checkpoint_path(run, old_step).unlink(missing_ok=True)
     return path
 
 

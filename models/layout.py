@@ -27,6 +27,11 @@ def metrics_path(run: Path) -> Path:
     return run / "metrics.jsonl"
 
 
+def evaluation_path(run: Path, step: int, samples: int) -> Path:
+    """One evaluation row per checkpoint and sample count: evaluating again replaces it."""
+    return run / "evaluations" / f"step-{step:06d}-n{samples}.json"
+
+
 def _steps(folder: Path, extension: str) -> list[int]:
     """Plain `os.listdir`: every generate request lists the checkpoints, and Path objects per entry
     cost several times the listing itself."""
@@ -64,3 +69,26 @@ def last_metrics(run: Path) -> dict | None:
         handle.seek(max(0, handle.seek(0, 2) - 4096))
         lines = [line for line in handle.read().splitlines() if line.strip()]
     return json.loads(lines[-1]) if lines else None
+
+
+def read_evaluations(run: Path) -> list[dict]:
+    """The run's evaluation rows, by step then sample count."""
+    folder = run / "evaluations"
+    if not folder.is_dir():
+        return []
+    rows = [json.loads(path.read_text()) for path in folder.glob("step-*.json")]
+    return sorted(rows, key=lambda row: (row["step"], row["samples"]))
+
+
+def best_evaluation(rows: list[dict], steps_on_disk: list[int]) -> dict | None:
+    """The row with the lowest FID among checkpoints still on disk. FID falls as the sample count grows
+    (it is biased upward for small sets), so only rows of one sample count are compared: the count
+    that evaluated the most checkpoints, the larger one on a tie."""
+    rows = [row for row in rows if row.get("fid") is not None and row["step"] in steps_on_disk]
+    if not rows:
+        return None
+    counts: dict[int, int] = {}
+    for row in rows:
+        counts[row["samples"]] = counts.get(row["samples"], 0) + 1
+    samples = max(counts, key=lambda count: (counts[count], count))
+    return min((row for row in rows if row["samples"] == samples), key=lambda row: (row["fid"], -row["step"]))

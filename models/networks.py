@@ -1,10 +1,13 @@
-"""DCGAN generator and discriminator (Radford et al. 2015) at 32, 64 and 128 px, with a conditional form.
+"""The generator and discriminator at 32, 64 and 128 px, with a conditional form, in two architectures.
 
-The generator starts from a 4×4 map (a transposed convolution of the latent) and doubles the size with
-stride-2 transposed convolutions, BatchNorm and ReLU, ending in tanh. The discriminator mirrors it with
-stride-2 convolutions and LeakyReLU(0.2), no BatchNorm on its first layer. Conditional models embed the
-label into G's input (concatenated to z) and use a projection discriminator (Miyato & Koyama 2018):
-D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩.
+dcgan (Radford et al. 2015, here): the generator starts from a 4×4 map (a transposed convolution of the
+latent) and doubles the size with stride-2 transposed convolutions, BatchNorm and ReLU, ending in tanh.
+The discriminator mirrors it with stride-2 convolutions and LeakyReLU(0.2), no BatchNorm on its first
+layer. resnet (SNGAN/BigGAN-style residual blocks): see models.resnet.
+
+Both condition the same way, so the latent toolkit and the encoder work with either: conditional models
+embed the label into G's input (concatenated to z) and use a projection discriminator (Miyato & Koyama
+2018): D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩, with φ the discriminator's `features`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+from models import resnet
+from models.recipes import ARCHITECTURES, Architecture
 
 IMAGE_SIZES = (32, 64, 128)
 
@@ -24,11 +30,14 @@ class NetworkSpec:
     latent_dim: int = 100
     base_channels: int = 64
     num_classes: int = 0  # 0: unconditional
-    spectral_norm: bool = False
+    spectral_norm: bool = False  # in D; resnet's D always has it
+    architecture: Architecture = "dcgan"  # checkpoints from before this field are dcgan
 
     def __post_init__(self) -> None:
         if self.image_size not in IMAGE_SIZES:
             raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
 
     @property
     def conditional(self) -> bool:
@@ -43,10 +52,18 @@ class NetworkSpec:
         return asdict(self)
 
 
+WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
+
+
 def init_dcgan_weights(module: nn.Module) -> None:
-    """The DCGAN paper's initialisation: N(0, 0.02) for convolutions, N(1, 0.02) for BatchNorm scales."""
-    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear | nn.Embedding):
-        nn.init.normal_(module.weight, 0.0, 0.02)
+    """The DCGAN paper's initialisation: N(0, 0.02) for convolutions, N(1, 0.02) for BatchNorm scales.
+
+    On a spectrally normalised layer `weight` is computed from `parametrizations.weight.original` on
+    every access, so writing it would change nothing: the original is what gets initialised. Networks
+    apply spectral norm after this (`spectral_normalize`), so its power iteration starts from these
+    weights rather than from PyTorch's default ones."""
+    if isinstance(module, WEIGHTED):
+        nn.init.normal_(_stored_weight(module), 0.0, 0.02)
         if getattr(module, "bias", None) is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d):
@@ -54,29 +71,27 @@ def init_dcgan_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def _stored_weight(module: nn.Module) -> torch.Tensor:
+    if nn.utils.parametrize.is_parametrized(module, "weight"):
+        return module.parametrizations.weight.original
+    return module.weight
+
+
+def spectral_normalize(network: nn.Module) -> None:
+    """Spectral norm (Miyato et al. 2018) on every convolution, linear layer and embedding of `network`."""
+    for module in list(network.modules()):
+        if isinstance(module, WEIGHTED):
+            nn.utils.parametrizations.spectral_norm(module)
+
+
 class Generator(nn.Module):
     def __init__(self, spec: NetworkSpec):
         super().__init__()
         self.spec = spec
-        widest = spec.base_channels * 2 ** (spec.upsamplings - 1)
         embed_dim = spec.latent_dim if spec.conditional else 0
         self.label_embedding = nn.Embedding(spec.num_classes, embed_dim) if spec.conditional else None
-
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(spec.latent_dim + embed_dim, widest, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(widest),
-            nn.ReLU(True),
-        ]
-        width = widest
-        for _ in range(spec.upsamplings - 1):
-            layers += [
-                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width // 2),
-                nn.ReLU(True),
-            ]
-            width //= 2
-        layers += [nn.ConvTranspose2d(width, spec.channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
+        build = resnet.ResNetGenerator if spec.architecture == "resnet" else _dcgan_generator
+        self.main = build(spec, spec.latent_dim + embed_dim)  # (N, input_dim, 1, 1) → images
         self.apply(init_dcgan_weights)
 
     def forward(
@@ -110,26 +125,16 @@ class Discriminator(nn.Module):
     def __init__(self, spec: NetworkSpec):
         super().__init__()
         self.spec = spec
-        norm = nn.utils.parametrizations.spectral_norm if spec.spectral_norm else (lambda layer: layer)
-
-        layers: list[nn.Module] = [
-            norm(nn.Conv2d(spec.channels, spec.base_channels, 4, 2, 1, bias=False)),
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
-        width = spec.base_channels
-        for _ in range(spec.upsamplings - 1):
-            layers.append(norm(nn.Conv2d(width, width * 2, 4, 2, 1, bias=False)))
-            if not spec.spectral_norm:
-                layers.append(nn.BatchNorm2d(width * 2))
-            layers.append(nn.LeakyReLU(0.2, inplace=True))
-            width *= 2
-        self.features = nn.Sequential(*layers)
-        self.head = norm(nn.Conv2d(width, 1, 4, 1, 0, bias=False))
-        self.label_projection = norm(nn.Embedding(spec.num_classes, width * 16)) if spec.conditional else None
+        build = resnet.discriminator_parts if spec.architecture == "resnet" else _dcgan_discriminator_parts
+        self.features, self.head, feature_dim = build(spec)
+        self.label_projection = nn.Embedding(spec.num_classes, feature_dim) if spec.conditional else None
         self.apply(init_dcgan_weights)
+        if spec.spectral_norm or spec.architecture == "resnet":
+            spectral_normalize(self)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Images (N, C, S, S) → logits (N,). Conditional models add the projection term."""
+        """Images (N, C, S, S) → logits (N,): the head ψ on the features φ(x), plus the projection
+        term for conditional models."""
         features = self.features(images)
         logits = self.head(features).flatten(1).sum(dim=1)
         if self.label_projection is not None:
@@ -138,3 +143,39 @@ class Discriminator(nn.Module):
             projection = self.label_projection(labels).to(features.dtype)
             logits = logits + (projection * features.flatten(1)).sum(dim=1)
         return logits
+
+
+def _dcgan_generator(spec: NetworkSpec, input_dim: int) -> nn.Sequential:
+    widest = spec.base_channels * 2 ** (spec.upsamplings - 1)
+    layers: list[nn.Module] = [
+        nn.ConvTranspose2d(input_dim, widest, 4, 1, 0, bias=False),
+        nn.BatchNorm2d(widest),
+        nn.ReLU(True),
+    ]
+    width = widest
+    for _ in range(spec.upsamplings - 1):
+        layers += [
+            nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(width // 2),
+            nn.ReLU(True),
+        ]
+        width //= 2
+    layers += [nn.ConvTranspose2d(width, spec.channels, 4, 2, 1, bias=False), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def _dcgan_discriminator_parts(spec: NetworkSpec) -> tuple[nn.Sequential, nn.Conv2d, int]:
+    """Features φ(x): the 4×4 map of the stride-2 convolutions; the head ψ: a 4×4 convolution of it
+    (a linear layer on the flattened map). Spectral norm, when on, replaces the BatchNorm."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(spec.channels, spec.base_channels, 4, 2, 1, bias=False),
+        nn.LeakyReLU(0.2, inplace=True),
+    ]
+    width = spec.base_channels
+    for _ in range(spec.upsamplings - 1):
+        layers.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=False))
+        if not spec.spectral_norm:
+            layers.append(nn.BatchNorm2d(width * 2))
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+        width *= 2
+    return nn.Sequential(*layers), nn.Conv2d(width, 1, 4, 1, 0, bias=False), width * 16

@@ -3,6 +3,7 @@
     checkpoints/step-NNNNNN.pt   G, D, G-EMA, both optimisers, step, RNG (see Trainer.state_dict)
     samples/step-NNNNNN.png      a grid from fixed latents: the progress picture
     metrics.jsonl                one JSON line per logging step
+    evaluations/                 FID and friends of checkpoints (written by the `evaluate` callback)
 
 A run resumes from its newest checkpoint; metrics logged after that checkpoint are dropped, since the
 resumed run logs those steps again.
@@ -20,7 +21,14 @@ from typing import Literal
 from models.atomic import atomic_write_bytes, atomic_write_text
 from models.checkpoints import load_checkpoint, save_checkpoint
 from models.imaging import grid_png
-from models.layout import checkpoint_steps, metrics_path, read_metrics, sample_path
+from models.layout import (
+    best_evaluation,
+    checkpoint_steps,
+    metrics_path,
+    read_evaluations,
+    read_metrics,
+    sample_path,
+)
 from models.training import StepMetrics, Trainer
 
 
@@ -39,6 +47,7 @@ class Schedule:
     sample_every: int = 250
     log_every: int = 10
     keep_checkpoints: int = 3
+    eval_every: int = 0  # 0: no evaluation during training
 
 
 def resume_newest(trainer: Trainer, folder: Path) -> int:
@@ -55,11 +64,14 @@ def run_training(
     schedule: Schedule,
     on_log: Callable[[StepMetrics], None] = lambda metrics: None,
     should_stop: Callable[[], bool] = lambda: False,
+    evaluate: Callable[[Trainer], None] | None = None,
 ) -> Literal["completed", "stopped"]:
     """Train until `schedule.steps`, writing samples, checkpoints and metrics on schedule.
 
-    `should_stop` is asked before every step; when it says yes, a checkpoint of the current step is
-    written and the run returns "stopped". Raises TrainingDiverged on a non-finite loss.
+    When an evaluation is due (`schedule.eval_every`, see _due), a checkpoint is written and `evaluate`
+    judges the trainer's EMA generator (storing an evaluation row); the best checkpoint by FID is then
+    kept however old. `should_stop` is asked before every step; when it says yes, a checkpoint of the
+    current step is written and the run returns "stopped". Raises TrainingDiverged on a non-finite loss.
     """
     folder.mkdir(parents=True, exist_ok=True)
     last_checkpoint = trainer.step
@@ -80,15 +92,26 @@ def run_training(
         if step % schedule.sample_every == 0 or final:
             images, columns = trainer.sample_grid()
             atomic_write_bytes(sample_path(folder, step), grid_png(images, columns))
-        if step % schedule.checkpoint_every == 0 or final:
+        evaluating = evaluate is not None and _due(step, schedule.eval_every, final)
+        if step % schedule.checkpoint_every == 0 or final or evaluating:
             _save(trainer, folder, schedule)
             last_checkpoint = step
+        if evaluating:
+            evaluate(trainer)
     return "completed"
 
 
+def _due(step: int, every: int, final: bool) -> bool:
+    """Whether an evaluation is due: every `every` steps (0: never), and at the end of a run that
+    lasted at least that long (a 300-step run with `every` 500 is never judged)."""
+    return every > 0 and (step % every == 0 or (final and step >= every))
+
+
 def _save(trainer: Trainer, folder: Path, schedule: Schedule) -> None:
+    best = best_evaluation(read_evaluations(folder), checkpoint_steps(folder))
+    protect = frozenset([best["step"]]) if best else frozenset()
     try:
-        save_checkpoint(folder, trainer.step, trainer.state_dict(), schedule.keep_checkpoints)
+        save_checkpoint(folder, trainer.step, trainer.state_dict(), schedule.keep_checkpoints, protect)
     except OSError as error:
         newest = checkpoint_steps(folder)
         kept = (

@@ -1,9 +1,11 @@
-"""The GAN training loop: one `Trainer` owns G, D, G-EMA, both optimisers, the data and the random stream.
+"""The GAN training loop: one `Trainer` owns G, D, G-EMA, both optimisers, the data, the augmentation and
+the random streams.
 
-Everything random (batch indices, latents) comes from one CPU `torch.Generator` whose state is saved in
-each checkpoint, so a run resumed from step k draws the same batches as an unbroken run and ends with
-the same weights (same device, deterministic kernels). The packed data set lives on the training device
-as uint8 and batches are gathered by index: no DataLoader, no per-step host work.
+Everything random (batch indices, latents) comes from one CPU `torch.Generator`, and the augmentation's
+parameters from another (models.augment); both states are saved in each checkpoint, with ADA's p, so a
+run resumed from step k draws the same batches as an unbroken run and ends with the same weights (same
+device, deterministic kernels). The packed data set lives on the training device as uint8 and batches
+are gathered by index: no DataLoader, no per-step host work.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.augment import Augment, policy_operations
 from models.devices import autocast_dtype
 from models.losses import LossName, discriminator_loss, generator_loss
 from models.networks import Discriminator, Generator, NetworkSpec
+from models.recipes import AugmentPolicy
 from models.sampling import generate, latents_for_seeds
 
 
@@ -39,6 +43,17 @@ class TrainConfig:
     precision: str = "auto"  # auto | fp32 | bf16
     channels_last: bool | None = None  # None: on CUDA and CPU (oneDNN), where it is faster
     compile: bool = False  # torch.compile G and D: slower first steps, faster after
+    augment: AugmentPolicy = "none"  # D's inputs, real and fake (models.augment)
+    ada_target: float = 0.6  # "ada": the r_t = E[sign(D(x_real))] that p is steered toward
+    ada_speed_images: int = 20_000  # "ada": images over which p can move all the way from 0 to 1
+    r1_gamma: float = 0.0  # R1 weight γ: γ/2 · E‖∇D(x_real)‖²; 0: off
+    r1_every: int = 16  # lazy R1: on every r1_every-th D update, scaled by r1_every
+    d_steps: int = 1  # D updates per G update
+
+    def __post_init__(self) -> None:
+        policy_operations(self.augment)  # ValueError naming the allowed policies
+        if self.r1_gamma < 0 or self.r1_every < 1 or self.d_steps < 1 or self.ada_speed_images < 1:
+            raise ValueError("r1_gamma must be ≥ 0, and r1_every, d_steps and ada_speed_images ≥ 1")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +74,7 @@ class StepMetrics:
     d_real: float  # mean D(x): the discriminator's belief that real images are real
     d_fake: float  # mean D(G(z)) before the generator's update
     images_per_second: float
+    augment_p: float = 0.0  # the probability each augmentation applies (adaptive under "ada")
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -108,6 +124,7 @@ class Trainer:
             self.discriminator.parameters(), lr=config.lr_d, betas=config.betas, **fused
         )
         self.rng = torch.Generator(device="cpu").manual_seed(config.seed)
+        self.augment = Augment(config.augment, config.seed, config.ada_target, config.ada_speed_images)
         self.step = 0
 
     def _place_images(self, images: np.ndarray, size: int) -> torch.Tensor:
@@ -133,25 +150,19 @@ class Trainer:
         return real, labels, latents
 
     def train_step(self) -> StepMetrics:
+        """`d_steps` updates of D, each on a batch of its own, then one of G on the last one's fakes."""
         started = time.perf_counter()
-        loss_name = self.config.loss
-        real, labels, latents = self._next_batch()
+        for update in range(self.config.d_steps):  # (1) Update D (see _update_discriminator)
+            real, labels, latents = self._next_batch()
+            fake, loss_d, real_logits, fake_logits = self._update_discriminator(
+                real, labels, latents, self.step * self.config.d_steps + update
+            )
 
-        # (1) Update D: push D(x) up and D(G(z)) down.
-        with self._autocast():
-            fake = self.generator(latents, labels)
-            real_logits = self.discriminator(real, labels)
-            fake_logits = self.discriminator(fake.detach(), labels)
-            loss_d = discriminator_loss(loss_name, real_logits, fake_logits, self.config.label_smoothing)
-        self.optimizer_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.optimizer_d.step()
-
-        # (2) Update G: make D believe G(z) is real. D's own weight gradients are not needed here, so
-        # backward skips them (a third of D's backward work in this phase).
+        # (2) Update G: make D believe A(G(z)) is real, A the augmentation. D's own weight gradients are
+        # not needed here, so backward skips them (a third of D's backward work in this phase).
         self.discriminator.requires_grad_(False)
         with self._autocast():
-            loss_g = generator_loss(loss_name, self.discriminator(fake, labels))
+            loss_g = generator_loss(self.config.loss, self.discriminator(self.augment(fake), labels))
         self.optimizer_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.optimizer_g.step()
@@ -170,8 +181,40 @@ class Trainer:
             ]
         ).tolist()
         return StepMetrics(
-            self.step, *values, images_per_second=self.config.batch_size / (time.perf_counter() - started)
+            self.step,
+            *values,
+            images_per_second=self.config.batch_size / (time.perf_counter() - started),
+            augment_p=self.augment.p,
         )
+
+    def _update_discriminator(
+        self, real: torch.Tensor, labels: torch.Tensor | None, latents: torch.Tensor, update: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(1) Update D: push D(A(x)) up and D(A(G(z))) down, A the augmentation (the identity without
+        one). On every r1_every-th update (`update` counts D's updates from 0) add lazy R1 (Mescheder et
+        al. 2018; StyleGAN2's lazy form): γ/2 · E‖∇ₓD(A(x))‖² on the reals, times r1_every so that its
+        average weight is γ/2. The gradient is taken through A, as ADA's code does. Returns G(z) (still
+        attached to G's graph), D's adversarial loss (without R1, so that logged losses stay comparable
+        from step to step) and its logits on the reals and fakes."""
+        config = self.config
+        r1 = config.r1_gamma > 0 and update % config.r1_every == 0
+        real.requires_grad_(r1)
+        with self._autocast():
+            fake = self.generator(latents, labels)
+            real_logits = self.discriminator(self.augment(real), labels)
+            fake_logits = self.discriminator(self.augment(fake.detach()), labels)
+            loss_d = discriminator_loss(config.loss, real_logits, fake_logits, config.label_smoothing)
+        objective = loss_d
+        if r1:
+            # The gradient has the reals' dtype, fp32, also under bf16 autocast.
+            (gradient,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+            penalty = gradient.square().sum(dim=(1, 2, 3)).mean()
+            objective = loss_d + penalty * (config.r1_gamma / 2 * config.r1_every)
+        self.optimizer_d.zero_grad(set_to_none=True)
+        objective.backward()
+        self.optimizer_d.step()
+        self.augment.observe(real_logits)
+        return fake, loss_d, real_logits, fake_logits
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -204,6 +247,7 @@ class Trainer:
             "optimizer_g": self.optimizer_g.state_dict(),
             "optimizer_d": self.optimizer_d.state_dict(),
             "rng": self.rng.get_state(),
+            "augment": self.augment.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -213,6 +257,8 @@ class Trainer:
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
         self.rng.set_state(state["rng"])
+        if "augment" in state:  # checkpoints from before augmentation have none (and used none)
+            self.augment.load_state_dict(state["augment"])
         self.step = state["step"]
 
 

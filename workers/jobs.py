@@ -7,12 +7,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from models.datasets import read_images
 from models.encoder import save_encoder, train_encoder
 from models.layout import encoder_path
 from models.networks import NetworkSpec
 from models.run import CheckpointWriteFailed, Schedule, TrainingDiverged, resume_newest, run_training
 from models.training import StepMetrics, TrainConfig, Trainer
+from workers.contract import METRICS, TrainingSpec
+from workers.evaluation import ModelEvaluator
 from workers.progress import cancel_requested, publish_progress
 from workers.runtime import Runtime, current_runtime
 from workers.storage import ModelManifest, utc_now
@@ -44,9 +48,10 @@ def train_model(model_id: str) -> dict[str, Any]:
         outcome = run_training(
             trainer,
             run_dir,
-            _schedule(manifest),
+            _schedule(manifest, runtime.device),
             on_log=progress.on_log,
             should_stop=progress.cancel_requested,
+            evaluate=TrainingEvaluation(runtime, manifest, progress),
         )
         if outcome == "completed" and manifest.spec.encoder_steps:
             _train_encoder(trainer, run_dir, manifest, progress)
@@ -108,6 +113,7 @@ def train_config(manifest: ModelManifest) -> TrainConfig:
         base_channels=spec.base_channels,
         num_classes=len(manifest.classes) if spec.conditional else 0,
         spectral_norm=spec.spectral_norm,
+        architecture=spec.architecture,
     )
     return TrainConfig(
         network=network,
@@ -122,10 +128,16 @@ def train_config(manifest: ModelManifest) -> TrainConfig:
         seed=spec.seed,
         precision=spec.precision,
         compile=spec.compile,
+        augment=spec.augment,
+        ada_target=spec.ada_target,
+        ada_speed_images=spec.ada_speed_images,
+        r1_gamma=spec.r1_gamma,
+        r1_every=spec.r1_every,
+        d_steps=spec.d_steps,
     )
 
 
-def _schedule(manifest: ModelManifest) -> Schedule:
+def _schedule(manifest: ModelManifest, device: torch.device) -> Schedule:
     spec = manifest.spec
     return Schedule(
         steps=spec.steps,
@@ -133,7 +145,43 @@ def _schedule(manifest: ModelManifest) -> Schedule:
         sample_every=spec.sample_every,
         log_every=spec.log_every,
         keep_checkpoints=spec.keep_checkpoints,
+        eval_every=evaluation_plan(spec, device)[0],
     )
+
+
+def evaluation_plan(spec: TrainingSpec, device: torch.device) -> tuple[int, int]:
+    """(eval_every, eval_samples): the spec's, else sized so that judging costs about a tenth of training
+    on the device. A GPU runs Inception-v3 fast enough for 5,000 images every 1,000 steps. On a CPU one
+    image costs about as much as a training step of 64 (bench/eval_speed.py), so no evaluation fits a
+    tenth: it is off unless the spec asks (docs/quality.md)."""
+    on_gpu = device.type == "cuda"
+    every = spec.eval_every if spec.eval_every is not None else (1000 if on_gpu else 0)
+    samples = spec.eval_samples if spec.eval_samples is not None else (5000 if on_gpu else 500)
+    return every, samples
+
+
+class TrainingEvaluation:
+    """The training loop's `evaluate` callback: FID, KID and precision/recall of the EMA generator on
+    `eval_samples` images, stored as the checkpoint's evaluation row, with progress on the training job.
+    FID per class is left to evaluation requests: each class costs a 2048-d matrix square root."""
+
+    def __init__(self, runtime: Runtime, manifest: ModelManifest, progress: TrainingProgress):
+        self.manifest = manifest
+        self.device = runtime.device
+        self.progress = progress
+        self.evaluator = ModelEvaluator(runtime, manifest, self._report)
+        self._step = 0
+
+    def __call__(self, trainer: Trainer) -> None:
+        self._step = trainer.step
+        samples = evaluation_plan(self.manifest.spec, self.device)[1]
+        row = self.evaluator.evaluate(
+            trainer.generator_ema, trainer.step, samples, METRICS, "training", per_class=False
+        )
+        self.progress.evaluated(row)
+
+    def _report(self, phase: str, done: int, total: int) -> None:
+        self.progress.publish("running", self._step, phase=f"evaluation: {phase}", done=done, total=total)
 
 
 class TrainingProgress:
@@ -169,6 +217,14 @@ class TrainingProgress:
             "eta_seconds": (self.steps - metrics.step) * self.batch_size / rate if rate > 0 else None,
         }
         self.publish("running", metrics.step)
+
+    def evaluated(self, row: dict[str, Any]) -> None:
+        """Show the newest figures, and restart the images/s window: evaluation time is not training's."""
+        self._metrics |= {name: row[name] for name in ("fid", "kid") if name in row}
+        self._metrics["evaluation_seconds"] = row["seconds"]
+        if self._last_log is not None:
+            self._last_log = (self._last_log[0], time.perf_counter())
+        self.publish("running", row["step"])
 
     def publish(self, status: str, step: int, **extra: Any) -> None:
         self.step = step

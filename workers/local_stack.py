@@ -1,5 +1,6 @@
 """`python -m workers.local_stack`: the whole service on one machine — Redis (started only when none
-answers at REDIS_URL), one training worker, one sampling worker and the API — stopped together."""
+answers at REDIS_URL), one worker per queue (training, evaluation, sampling) and the API — stopped
+together."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     children = [
         spawn_worker("training", env),
+        spawn_worker("evaluation", env),
         spawn_worker("sampling", env),
         spawn_api(args.host, args.port, env),
     ]

@@ -9,11 +9,12 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from workers.contract import SAMPLING_QUEUE, TRAIN_JOB, TRAINING_QUEUE
+from workers.contract import EVALUATE_JOB, EVALUATION_QUEUE, SAMPLING_QUEUE, TRAIN_JOB, TRAINING_QUEUE
 
 TRAINING_RESULT_TTL = 30 * 24 * 3600
 SAMPLING_JOB_TIMEOUT = 300
 SAMPLING_RETRIES = 2
+EVALUATION_JOB_TIMEOUT = 6 * 3600
 
 
 def enqueue_training(redis: Redis, model_id: str, job_id: str) -> Job:
@@ -56,4 +57,20 @@ def enqueue_sampling(redis: Redis, function: str, arguments: dict[str, Any], ttl
         failure_ttl=ttl,
         ttl=ttl,
         retry=Retry(max=SAMPLING_RETRIES),
+    )
+
+
+def enqueue_evaluation(
+    redis: Redis, model_id: str, step: int, samples: int, metrics: list[str], ttl: int
+) -> Job:
+    """Queue the evaluation of one checkpoint on the evaluation queue (its own worker: a long evaluation
+    never delays training or generation). The row it makes is stored with the model; the job's result
+    is kept `ttl` seconds."""
+    return Queue(EVALUATION_QUEUE, connection=redis).enqueue(
+        EVALUATE_JOB,
+        kwargs={"model_id": model_id, "step": step, "samples": samples, "metrics": metrics},
+        job_timeout=EVALUATION_JOB_TIMEOUT,
+        result_ttl=ttl,
+        failure_ttl=ttl,
+        description=f"evaluate {model_id} step {step} on {samples} samples",
     )

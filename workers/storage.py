@@ -2,7 +2,8 @@
 Redis can be flushed without losing a dataset or a model.
 
     datasets/{id}/manifest.json, images.npy, labels.npy
-    models/{id}/manifest.json, checkpoints/, samples/, metrics.jsonl
+    datasets/{id}/features/       Inception features of the real images, per model size (evaluation)
+    models/{id}/manifest.json, checkpoints/, samples/, metrics.jsonl, evaluations/
     uploads/                      archives being ingested (deleted afterwards)
 
 Manifests are written atomically. Ids are checked against ID_PATTERN before they touch a path.
@@ -22,7 +23,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.atomic import atomic_write_text
-from models.layout import checkpoint_path, checkpoint_steps, sample_path, sample_steps
+from models.layout import (
+    best_evaluation,
+    checkpoint_path,
+    checkpoint_steps,
+    evaluation_path,
+    read_evaluations,
+    sample_path,
+    sample_steps,
+)
 from workers.contract import ID_PATTERN, LATENT_NAME_PATTERN, TrainingSpec
 
 TrainingStatus = Literal["queued", "running", "completed", "canceled", "failed"]
@@ -128,6 +137,20 @@ class Storage:
 
     def sample_file(self, model_id: str, step: int) -> Path:
         return sample_path(self.model_dir(model_id), step)
+
+    def evaluation_file(self, model_id: str, step: int, samples: int) -> Path:
+        return evaluation_path(self.model_dir(model_id), step, samples)
+
+    def evaluations(self, model_id: str) -> list[dict[str, Any]]:
+        return read_evaluations(self.model_dir(model_id))
+
+    def best_evaluation(self, model_id: str) -> dict[str, Any] | None:
+        """The evaluation row of the model's best checkpoint still on disk (models.layout.best_evaluation)."""
+        return best_evaluation(self.evaluations(model_id), self.checkpoint_steps(model_id))
+
+    def real_features_file(self, dataset_id: str, image_size: int) -> Path:
+        """Inception features of the data set's images at a model's size, computed once and kept."""
+        return self.dataset_dir(dataset_id) / "features" / f"inception-{image_size}px.npz"
 
     # --- manifests ---------------------------------------------------------------------------------
     def read_dataset(self, dataset_id: str) -> DatasetManifest | None:

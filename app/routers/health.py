@@ -6,6 +6,7 @@ import tempfile
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from models.metrics.network_file import feature_network_problem
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 
@@ -25,7 +26,8 @@ def healthz() -> Health:
     "/readyz", summary="Redis reachable, a worker on each queue, storage writable", response_model=Readiness
 )
 def readyz(redis: RedisDep, storage: StorageDep) -> JSONResponse:
-    """200 when ready, else 503 with the same body saying what is missing."""
+    """200 when ready, else 503 with the same body saying what is missing. `feature_network` says whether
+    evaluations can run here (the FID network's file present and intact); generation does not need it."""
     workers = {name: 0 for name in QUEUES}
     try:
         redis.ping()
@@ -42,5 +44,11 @@ def readyz(redis: RedisDep, storage: StorageDep) -> JSONResponse:
     except OSError as error:
         storage_state = f"not writable: {error}"
     ready = redis_state == "ok" and storage_state == "ok" and all(workers.values())
-    body = Readiness(ready=ready, redis=redis_state, workers=workers, storage=storage_state)
+    body = Readiness(
+        ready=ready,
+        redis=redis_state,
+        workers=workers,
+        storage=storage_state,
+        feature_network=feature_network_problem() or "ok",
+    )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -16,6 +16,7 @@ from app.queue_client import render_result
 from app.schemas import JobStatus
 from workers.contract import (
     ARITHMETIC_JOB,
+    EVALUATE_JOB,
     INTERPOLATE_JOB,
     INVERT_JOB,
     TRAIN_JOB,
@@ -32,6 +33,7 @@ KINDS = {
     ARITHMETIC_JOB: "arithmetic",
     INVERT_JOB: "invert",
     TRANSFORM_JOB: "transform",
+    EVALUATE_JOB: "evaluation",
 }
 
 

@@ -22,6 +22,7 @@ from workers.contract import (
     LATENT_NAME_PATTERN,
     TRANSFORM_JOB,
     ArithmeticRequest,
+    CheckpointRef,
     InterpolateRequest,
     SaveLatentRequest,
     SeedLatent,
@@ -198,7 +199,9 @@ def invert(
     save_as: Annotated[
         str | None, Form(pattern=LATENT_NAME_PATTERN, description="Save as a named latent.")
     ] = None,
-    checkpoint: Annotated[int | None, Form(ge=0)] = None,
+    checkpoint: Annotated[
+        CheckpointRef | None, Form(description='A step, "newest" or "best".')
+    ] = None,
     format: Annotated[
         Literal["json", "png"], Form(description="json: latent and reconstruction; png: pair")
     ] = "json",
@@ -258,7 +261,9 @@ def transform(
         int, Form(ge=0, le=32, description="Frames blending the condition between neighbouring targets.")
     ] = 0,
     save_as: Annotated[str | None, Form(pattern=LATENT_NAME_PATTERN)] = None,
-    checkpoint: Annotated[int | None, Form(ge=0)] = None,
+    checkpoint: Annotated[
+        CheckpointRef | None, Form(description='A step, "newest" or "best".')
+    ] = None,
     format: Annotated[Literal["png", "json", "gif"], Form()] = "png",
     prefer: PreferHeader = None,
 ) -> Response:

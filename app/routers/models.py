@@ -13,7 +13,15 @@ from app.errors import field_error
 from app.lane_client import render_answer
 from app.model_inputs import checked_labels, checkpoint_step
 from app.queue_client import accepted, wants_async
-from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, GeneratedImages, Model, ModelList, ModelMetrics
+from app.schemas import (
+    ACCEPTED_RESPONSE,
+    PNG_RESPONSE,
+    Evaluation,
+    GeneratedImages,
+    Model,
+    ModelList,
+    ModelMetrics,
+)
 from app.security import AdminOnly
 from models.layout import encoder_path, last_metrics, read_metrics
 from models.plots import loss_curve_png
@@ -31,6 +39,9 @@ PreferHeader = Annotated[
 
 
 def to_response(manifest: ModelManifest, storage: Storage) -> Model:
+    evaluations = storage.evaluations(manifest.id)
+    best = storage.best_evaluation(manifest.id)
+    newest = max(evaluations, key=lambda row: (row["step"], row["created_at"]), default=None)
     return Model(
         id=manifest.id,
         name=manifest.name,
@@ -48,6 +59,8 @@ def to_response(manifest: ModelManifest, storage: Storage) -> Model:
         checkpoints=storage.checkpoint_steps(manifest.id),
         samples=storage.sample_steps(manifest.id),
         latest_metrics=last_metrics(storage.model_dir(manifest.id)),
+        latest_evaluation=Evaluation(**newest) if newest else None,
+        best_checkpoint=best["step"] if best else None,
         training_job_id=manifest.training_job_id,
         spec=manifest.spec,
         links={
@@ -56,6 +69,8 @@ def to_response(manifest: ModelManifest, storage: Storage) -> Model:
             "generate": f"/v1/models/{manifest.id}/generate",
             "metrics": f"/v1/models/{manifest.id}/metrics",
             "losses": f"/v1/models/{manifest.id}/losses.png",
+            "evaluations": f"/v1/models/{manifest.id}/evaluations",
+            "quality": f"/v1/models/{manifest.id}/quality.png",
         },
     )
 

@@ -130,7 +130,7 @@ def test_no_server_errors(case, api_app, checks) -> None:
         response = case.call(app=api_app)
         if response.status_code >= 500:
             assert response.status_code == 503 and response.json()["ready"] is False, response.text
-            assert response.json()["workers"] == {"training": 0, "sampling": 0}
+            assert response.json()["workers"] == {"training": 0, "evaluation": 0, "sampling": 0}
         return
     reason = KNOWN_SERVER_ERRORS.get(case.operation.label)
     if reason is None:

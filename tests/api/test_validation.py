@@ -310,7 +310,8 @@ def test_health_and_readiness_without_workers(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json()["redis"] == "ok" and ready.json()["workers"] == {"training": 0, "sampling": 0}
+    assert ready.json()["redis"] == "ok"
+    assert ready.json()["workers"] == {"training": 0, "evaluation": 0, "sampling": 0}
 
 
 def test_docs_are_served_without_internet(client: TestClient) -> None:

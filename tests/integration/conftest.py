@@ -1,4 +1,4 @@
-"""The whole service as real processes: redis-server, a training worker, a sampling worker and uvicorn,
+"""The whole service as real processes: redis-server, one worker per queue and uvicorn,
 started once per test session on free ports with their own data folder."""
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Stack:
     def start(self) -> None:
         self.processes["redis"] = start_redis(self.redis_port, self.root / "redis")
         self.start_worker("training")
+        self.start_worker("evaluation")
         self.start_worker("sampling")
         self._spawn("api", "-m", "uvicorn", "app.main:app", "--port", str(self.api_port))
         self.wait_ready()

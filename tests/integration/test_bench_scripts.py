@@ -4,6 +4,7 @@ that each row is there and its numbers are sane."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,34 @@ def test_label_smoothing_prints_a_judged_row_per_seed_and_setting() -> None:
     for _, _, accuracy, spread, d_real, d_fake, _ in rows:
         assert 0 <= float(accuracy) <= 1 and float(spread) >= 0
         assert 0 < float(d_real) < 1 and 0 < float(d_fake) < 1
+
+
+def test_quality_prints_judged_rows_for_plain_and_default_and_a_verdict() -> None:
+    output = run_bench(
+        "bench.quality", "--datasets", "shapes-1k", "--recipes", "default", "--seeds", "0", "--steps", "4",
+        "--samples", "10", "--eval-every", "4", "--eval-samples", "10", "--real-images", "20",
+    )  # fmt: skip
+    assert "amx_bf16 " in output, output  # the CPU kind is in the header
+    judge = re.search(r"The label judge: accuracy ([\d.]+)", output)
+    assert judge and float(judge.group(1)) >= 0.9, output  # it tells real circles from squares
+    [plain_summary, plain_seed] = table_rows(output, "plain")  # always trained: the reference
+    [default_summary, default_seed, *verdict] = table_rows(output, "default")
+    for summary, seed in ((plain_summary, plain_seed), (default_summary, default_seed)):
+        fid, kid, precision, recall, accuracy, speed, steps, versus, collapses = summary[1:]
+        assert float(fid.split(" ± ")[0]) > 0 and " ± " in kid, summary
+        assert all(0 <= float(cell) <= 1 for cell in (precision, recall, accuracy)), summary
+        assert float(speed) > 0 and re.fullmatch(r"\d/1", collapses), summary
+        assert steps in ("4", "0/1 seeds") and re.fullmatch(r"—|[+−]\d+ %", versus), summary
+        assert seed[1] == "0" and float(seed[2]) == float(fid.split(" ± ")[0]), seed
+        assert seed[10].startswith("4: "), seed  # the FID curve: one checkpoint, at the last step
+    assert plain_summary[7] == "4" and plain_summary[8] == "—", plain_summary  # reaches its own FID
+    assert len(verdict) == 4 and all(row[2] in ("met", "NOT met") for row in verdict), output
+
+
+def test_eval_speed_prints_each_part_beside_a_training_step() -> None:
+    output = run_bench("bench.eval_speed", "--samples", "12", "--real", "12", "--steps", "1")
+    rows = [line for line in output.splitlines() if line.startswith("| ") and "|---" not in line][1:]
+    assert len(rows) == 5, output
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert float(cells[1]) > 0 and float(cells[-1]) > 0, row

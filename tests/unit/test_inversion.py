@@ -142,8 +142,14 @@ def test_inversion_is_deterministic_and_leaves_the_networks_alone(trained: Train
     assert not encoder.training
 
 
-def test_unconditional_inversion_recovers_a_generated_image() -> None:
-    spec = NetworkSpec(image_size=32, channels=1, latent_dim=16, base_channels=8)
+@pytest.mark.parametrize(
+    ("architecture", "gain"),
+    # An untrained resnet's error stalls at about a third of the start's: a local minimum of a random
+    # network, but the path through its generator and its discriminator's features works.
+    [("dcgan", 3), ("resnet", 2)],
+)
+def test_unconditional_inversion_recovers_a_generated_image(architecture: str, gain: float) -> None:
+    spec = NetworkSpec(image_size=32, channels=1, latent_dim=16, base_channels=8, architecture=architecture)
     torch.manual_seed(0)
     generator, discriminator = Generator(spec), Discriminator(spec)
     # Untrained, but with BatchNorm statistics of real activations: with the initial running variance
@@ -156,7 +162,7 @@ def test_unconditional_inversion_recovers_a_generated_image() -> None:
         target = generator.eval()(latent_for_seed(3, 16)[None])[0]
     start = invert(generator, target, steps=0, seed=4)
     result = invert(generator, target, discriminator=discriminator, steps=50, seed=4)
-    assert result.mse < start.mse / 3
+    assert result.mse < start.mse / gain
 
 
 def test_inversion_checks_the_target_and_label(trained: Trainer) -> None:

@@ -4,15 +4,25 @@ import pytest
 import torch
 
 from models.losses import discriminator_loss, generator_loss
-from models.networks import Discriminator, Generator, NetworkSpec
+from models.networks import Discriminator, Generator, NetworkSpec, init_dcgan_weights
+from models.recipes import ARCHITECTURES
+from models.training import TrainConfig
 
 
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("image_size", [32, 64, 128])
 @pytest.mark.parametrize("num_classes", [0, 5])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_generator_and_discriminator_shapes(image_size: int, num_classes: int, channels: int) -> None:
+def test_generator_and_discriminator_shapes(
+    architecture: str, image_size: int, num_classes: int, channels: int
+) -> None:
     spec = NetworkSpec(
-        image_size=image_size, channels=channels, latent_dim=16, base_channels=4, num_classes=num_classes
+        image_size=image_size,
+        channels=channels,
+        latent_dim=16,
+        base_channels=4,
+        num_classes=num_classes,
+        architecture=architecture,
     )
     generator, discriminator = Generator(spec), Discriminator(spec)
     labels = torch.tensor([0, num_classes - 1]) if num_classes else None
@@ -22,12 +32,32 @@ def test_generator_and_discriminator_shapes(image_size: int, num_classes: int, c
     assert discriminator(images, labels).shape == (2,)
 
 
-def test_conditional_generator_output_depends_on_label() -> None:
-    spec = NetworkSpec(image_size=32, channels=1, latent_dim=8, base_channels=4, num_classes=3)
-    generator = Generator(spec).eval()
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_conditional_networks_depend_on_the_label(architecture: str) -> None:
+    spec = NetworkSpec(
+        image_size=32, channels=1, latent_dim=8, base_channels=4, num_classes=3, architecture=architecture
+    )
+    generator, discriminator = Generator(spec).eval(), Discriminator(spec).eval()
     z = torch.randn(1, 8).repeat(2, 1)
     images = generator(z, torch.tensor([0, 2]))
     assert not torch.allclose(images[0], images[1])
+    same = images[:1].repeat(2, 1, 1, 1)
+    logits = discriminator(same, torch.tensor([0, 2]))  # the projection term tells the labels apart
+    assert logits[0] != logits[1]
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_a_blend_of_label_embeddings_stands_in_for_the_labels(architecture: str) -> None:
+    """The latent toolkit renders conditions between labels through `embedding=`."""
+    spec = NetworkSpec(
+        image_size=32, channels=1, latent_dim=8, base_channels=4, num_classes=3, architecture=architecture
+    )
+    generator = Generator(spec).eval()
+    z, labels = torch.randn(2, 8), torch.tensor([0, 2])
+    assert torch.allclose(generator(z, embedding=generator.embed(labels)), generator(z, labels))
+    blend = torch.lerp(generator.embed(labels[:1]), generator.embed(labels[1:]), 0.5)
+    between = generator(z[:1], embedding=blend)
+    assert between.shape == (1, 1, 32, 32) and torch.isfinite(between).all()
 
 
 def test_labels_are_required_exactly_for_conditional_models() -> None:
@@ -39,15 +69,56 @@ def test_labels_are_required_exactly_for_conditional_models() -> None:
         unconditional(torch.randn(1, 8), torch.tensor([0]))
 
 
-def test_image_size_is_checked() -> None:
+def test_image_size_and_architecture_are_checked() -> None:
     with pytest.raises(ValueError, match="image_size"):
         NetworkSpec(image_size=48)
+    with pytest.raises(ValueError, match="architecture"):
+        NetworkSpec(architecture="vit")  # type: ignore[arg-type]
+
+
+def test_a_config_saved_before_the_recipes_loads_as_it_trained() -> None:
+    """Checkpoints written before architecture, augment, R1 and d_steps existed lack their keys."""
+    saved = TrainConfig().as_dict()
+    for key in ("augment", "ada_target", "ada_speed_images", "r1_gamma", "r1_every", "d_steps"):
+        del saved[key]
+    del saved["network"]["architecture"]
+    config = TrainConfig.from_dict(saved)
+    assert config == TrainConfig() and config.network.architecture == "dcgan"
 
 
 def test_spectral_norm_discriminator_has_no_batchnorm() -> None:
     discriminator = Discriminator(NetworkSpec(base_channels=4, spectral_norm=True))
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in discriminator.modules())
     assert any("parametrizations" in name for name, _ in discriminator.named_parameters())
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        NetworkSpec(base_channels=16, num_classes=3, spectral_norm=True),
+        NetworkSpec(base_channels=16, num_classes=3, architecture="resnet"),  # always spectral norm
+    ],
+)
+def test_spectrally_normalised_layers_get_the_dcgan_initialisation(spec: NetworkSpec) -> None:
+    """The stored weights of every layer are N(0, 0.02), and spectral norm's power iteration starts from
+    them: each layer's normalised weight has a largest singular value of about 1."""
+    discriminator = Discriminator(spec).eval()
+    layers = [m for m in discriminator.modules() if torch.nn.utils.parametrize.is_parametrized(m, "weight")]
+    assert layers and all(
+        isinstance(layer, torch.nn.Conv2d | torch.nn.Linear | torch.nn.Embedding) for layer in layers
+    )
+    for layer in layers:
+        original = layer.parametrizations.weight.original
+        if original.numel() >= 256:
+            assert original.std().item() == pytest.approx(0.02, rel=0.2)
+        sigma = torch.linalg.matrix_norm(layer.weight.flatten(1).detach(), ord=2).item()
+        assert sigma == pytest.approx(1.0, rel=0.15), layer
+
+
+def test_dcgan_initialisation_reaches_an_already_normalised_layer() -> None:
+    layer = torch.nn.utils.parametrizations.spectral_norm(torch.nn.Conv2d(64, 64, 3))
+    init_dcgan_weights(layer)
+    assert layer.parametrizations.weight.original.std().item() == pytest.approx(0.02, rel=0.05)
 
 
 def test_non_saturating_loss_is_bce() -> None:

@@ -5,14 +5,19 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import UTC, datetime
 
+import pytest
+from pydantic import ValidationError
+
 from models.networks import NetworkSpec
+from models.recipes import AUGMENT_POLICIES
 from models.training import TrainConfig
 from workers.contract import TrainingSpec
 from workers.jobs import train_config
 from workers.storage import ModelManifest
 
-# Spec fields that are not the loop's: they choose the data, name the model, or set the schedule and
-# the encoder's training (workers.jobs._schedule, train_encoder).
+# Spec fields that are not the loop's: they choose the data, name the model, or set the schedule, the
+# evaluations during training and the encoder's training (workers.jobs._schedule, TrainingEvaluation,
+# train_encoder).
 NOT_THE_LOOPS = {
     "dataset_id",
     "name",
@@ -23,6 +28,8 @@ NOT_THE_LOOPS = {
     "log_every",
     "keep_checkpoints",
     "encoder_steps",
+    "eval_every",
+    "eval_samples",
 }
 
 # A value other than the default for every field the loop reads.
@@ -41,6 +48,13 @@ UNUSUAL = {
     "seed": 42,
     "precision": "fp32",
     "compile": True,
+    "architecture": "resnet",
+    "augment": "ada",
+    "ada_target": 0.8,
+    "ada_speed_images": 5000,
+    "r1_gamma": 0.5,
+    "r1_every": 4,
+    "d_steps": 2,
 }
 
 
@@ -78,3 +92,18 @@ def test_spec_values_reach_the_train_config() -> None:
 def test_an_unconditional_spec_has_no_classes() -> None:
     config = train_config(manifest_for(TrainingSpec(dataset_id="digits")))
     assert config.network.num_classes == 0
+
+
+def test_the_recipe_defaults_are_todays_recipe() -> None:
+    """Until bench/quality.py picks a new default, a spec that names no recipe trains as before them."""
+    config = train_config(manifest_for(TrainingSpec(dataset_id="digits")))
+    recipe = (config.network.architecture, config.augment, config.r1_gamma, config.d_steps)
+    assert recipe == ("dcgan", "none", 0.0, 1)
+
+
+def test_an_unknown_augment_policy_is_refused_naming_the_allowed_ones() -> None:
+    with pytest.raises(ValidationError) as error:
+        TrainingSpec(dataset_id="digits", augment="flip")
+    (problem,) = error.value.errors()
+    assert problem["loc"] == ("augment",)
+    assert all(repr(policy) in problem["msg"] for policy in AUGMENT_POLICIES)

@@ -1,9 +1,12 @@
+import copy
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from models.augment import ADA_INTERVAL
 from models.checkpoints import load_checkpoint, save_checkpoint
 from models.devices import autocast_dtype
 from models.layout import checkpoint_steps, last_metrics, read_metrics, sample_steps
@@ -14,9 +17,31 @@ from models.sampling import generate, latent_for_seed, latents_for_seeds
 from models.training import TrainConfig, Trainer, load_generator
 
 
-def tiny_config(**changes) -> TrainConfig:
-    network = NetworkSpec(image_size=32, channels=1, latent_dim=8, base_channels=4, num_classes=3)
+def tiny_config(architecture: str = "dcgan", **changes) -> TrainConfig:
+    network = NetworkSpec(
+        image_size=32, channels=1, latent_dim=8, base_channels=4, num_classes=3, architecture=architecture
+    )
     return TrainConfig(network=network, batch_size=8, steps=6, **changes)
+
+
+# Every recipe beyond the default, alone, and all at once. ada_target −1: D's real logits always beat
+# it, so p rises at every adjustment (ADA_INTERVAL D updates) and the augmentation is really used.
+RECIPES = {
+    "translation,cutout,color": {"augment": "translation,cutout,color"},
+    "ada": {"augment": "ada", "ada_target": -1.0, "ada_speed_images": 64},
+    "r1": {"r1_gamma": 1.0, "r1_every": 2},
+    "resnet": {"architecture": "resnet"},
+    "d_steps": {"d_steps": 2},
+    "all": {
+        "architecture": "resnet",
+        "augment": "ada",
+        "ada_target": -1.0,
+        "ada_speed_images": 64,
+        "r1_gamma": 1.0,
+        "r1_every": 3,
+        "d_steps": 2,
+    },
+}
 
 
 @pytest.fixture
@@ -25,8 +50,9 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     return rng.integers(0, 256, (40, 1, 32, 32), dtype=np.uint8), rng.integers(0, 3, 40)
 
 
-def test_one_step_changes_every_network(data) -> None:
-    trainer = Trainer(tiny_config(), *data)
+@pytest.mark.parametrize("recipe", [{}, *RECIPES.values()], ids=["default", *RECIPES])
+def test_one_step_changes_every_network(data, recipe: dict) -> None:
+    trainer = Trainer(tiny_config(**recipe), *data)
     before = {
         name: [p.clone() for p in net.parameters()]
         for name, net in [
@@ -38,6 +64,11 @@ def test_one_step_changes_every_network(data) -> None:
     metrics = trainer.train_step()
     assert metrics.step == trainer.step == 1
     assert 0 < metrics.d_real < 1 and 0 < metrics.d_fake < 1
+    assert all(math.isfinite(value) for value in metrics.as_dict().values())
+    for _ in range(3):
+        metrics = trainer.train_step()
+        assert math.isfinite(metrics.loss_d) and math.isfinite(metrics.loss_g)
+    assert metrics.augment_p == trainer.augment.p
     for name, net in [("g", trainer.generator), ("d", trainer.discriminator), ("ema", trainer.generator_ema)]:
         changed = any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters(), strict=True))
         assert changed, f"{name} did not change"
@@ -73,25 +104,101 @@ def test_checkpoints_are_pruned_to_keep(tmp_path: Path, data) -> None:
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_resumed_run_ends_with_the_same_weights(tmp_path: Path, data, precision: str) -> None:
-    config = tiny_config(precision=precision)
+@pytest.mark.parametrize(
+    ("recipe", "stop_at"),
+    # With every recipe the run stops after 5 steps, 10 D updates: R1 came at update 9, ADA's p moved
+    # at update 8, and the resumed run must carry both the R1 phase and the half-full ADA statistics.
+    [({}, 4), (RECIPES["all"], 5)],
+    ids=["default", "resnet+ada+r1+d_steps"],
+)
+def test_resumed_run_ends_with_the_same_weights(
+    tmp_path: Path, data, precision: str, recipe: dict, stop_at: int
+) -> None:
+    config = tiny_config(precision=precision, **recipe)
     unbroken = Trainer(config, *data)
-    assert run_training(unbroken, tmp_path / "a", Schedule(steps=6, checkpoint_every=3)) == "completed"
+    assert run_training(unbroken, tmp_path / "a", Schedule(steps=7, checkpoint_every=3)) == "completed"
 
     first = Trainer(config, *data)
     calls = iter(range(100))
     stopped = run_training(
-        first, tmp_path / "b", Schedule(steps=6, checkpoint_every=100), should_stop=lambda: next(calls) >= 4
+        first,
+        tmp_path / "b",
+        Schedule(steps=7, checkpoint_every=100),
+        should_stop=lambda: next(calls) >= stop_at,
     )
-    assert stopped == "stopped" and checkpoint_steps(tmp_path / "b") == [4]
+    assert stopped == "stopped" and checkpoint_steps(tmp_path / "b") == [stop_at]
 
     resumed = Trainer(config, *data)
-    assert resume_newest(resumed, tmp_path / "b") == 4
-    assert run_training(resumed, tmp_path / "b", Schedule(steps=6, checkpoint_every=3)) == "completed"
+    assert resume_newest(resumed, tmp_path / "b") == stop_at
+    assert run_training(resumed, tmp_path / "b", Schedule(steps=7, checkpoint_every=3)) == "completed"
     for key in ("generator", "discriminator", "generator_ema"):
         for a, b in zip(unbroken.state_dict()[key].values(), resumed.state_dict()[key].values(), strict=True):
             assert torch.equal(a, b), key
-    assert [row["step"] for row in read_metrics(tmp_path / "b")] == [1, 6]
+    assert unbroken.augment.state_dict()["p"] == resumed.augment.state_dict()["p"]
+    assert [row["step"] for row in read_metrics(tmp_path / "b")] == [1, 7]
+
+
+def test_ada_raises_p_in_the_trainer_and_reports_it(data) -> None:
+    trainer = Trainer(tiny_config(**RECIPES["ada"]), *data)
+    reported = [trainer.train_step().augment_p for _ in range(2 * ADA_INTERVAL)]
+    step = 8 * ADA_INTERVAL / 64  # images of an interval / ada_speed_images
+    assert reported == pytest.approx([0.0] * (ADA_INTERVAL - 1) + [step] * ADA_INTERVAL + [2 * step])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_r1_adds_a_non_zero_gradient_on_its_updates_only(data, precision: str) -> None:
+    """From the same start, D's first update (an R1 update) differs with and without R1, and the
+    penalty's own gradient on D is non-zero; the second (r1_every = 2: not an R1 update) is the same
+    given the same D."""
+    plain = Trainer(tiny_config(precision=precision), *data)
+    with_r1 = Trainer(tiny_config(precision=precision, r1_gamma=10.0, r1_every=2), *data)
+    plain.train_step()
+    with_r1.train_step()
+    differs = [
+        not torch.equal(a, b)
+        for a, b in zip(plain.discriminator.parameters(), with_r1.discriminator.parameters(), strict=True)
+    ]
+    assert any(differs)
+
+    real, labels, _ = with_r1._next_batch()
+    real.requires_grad_(True)
+    with with_r1._autocast():
+        logits = with_r1.discriminator(real, labels)
+    (gradient,) = torch.autograd.grad(logits.float().sum(), real, create_graph=True)
+    gradient.square().sum(dim=(1, 2, 3)).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in with_r1.discriminator.parameters())
+    assert sum(p.grad.abs().sum() for p in with_r1.discriminator.parameters()) > 0
+
+    plain.load_state_dict(copy.deepcopy(with_r1.state_dict()))  # a copy: the optimisers' states would alias
+    plain.train_step()
+    with_r1.train_step()
+    for a, b in zip(plain.discriminator.parameters(), with_r1.discriminator.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"augment": "flip"}, "augment must be one of"),
+        ({"r1_gamma": -1.0}, "r1_gamma"),
+        ({"r1_every": 0}, "r1_every"),
+        ({"d_steps": 0}, "d_steps"),
+    ],
+)
+def test_recipe_values_are_checked(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**change)
+
+
+def test_a_checkpoint_from_before_augmentation_loads(data) -> None:
+    trainer = Trainer(tiny_config(), *data)
+    trainer.train_step()
+    state = trainer.state_dict()
+    del state["augment"]
+    state["config"]["network"].pop("architecture")
+    restored = Trainer(TrainConfig.from_dict(state["config"]), *data)
+    restored.load_state_dict(state)
+    assert restored.step == 1 and restored.augment.p == 0.0
 
 
 def test_run_writes_samples_checkpoints_and_metrics(tmp_path: Path, data) -> None:

@@ -1,0 +1,61 @@
+"""Evaluations: a model's checkpoints judged by FID, KID and precision/recall on Inception-v3 features.
+The work runs on the evaluation queue's worker; the rows are stored with the model."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from app.dependencies import JobClientDep, ModelDep, StorageDep
+from app.model_inputs import checkpoint_step
+from app.queue_client import accepted
+from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, Evaluation, EvaluationList
+from app.security import AdminOnly
+from models.plots import quality_curve_png
+from workers.contract import EvaluationRequest
+
+router = APIRouter(prefix="/v1/models/{model_id}", tags=["quality"])
+
+
+@router.post(
+    "/evaluations",
+    status_code=202,
+    summary="Evaluate a checkpoint (FID, KID, precision/recall)",
+    response_class=JSONResponse,
+    responses=ACCEPTED_RESPONSE,
+    dependencies=[AdminOnly],
+)
+def evaluate(
+    model: ModelDep, request: EvaluationRequest, storage: StorageDep, jobs: JobClientDep
+) -> Response:
+    """Admin keys only (it takes a worker for minutes). Always 202: follow `Location`; `GET /v1/jobs/{id}`
+    shows the phase and the images done. The row then appears in `GET /v1/models/{id}/evaluations`.
+    409 while the model has no checkpoint; 404 for a step it has no checkpoint of."""
+    step = checkpoint_step(model, request.checkpoint, storage)
+    job = jobs.enqueue_evaluation(model.id, step, request.samples, list(dict.fromkeys(request.metrics)))
+    return accepted(job.id, f"/v1/jobs/{job.id}")
+
+
+@router.get("/evaluations", summary="The model's evaluations, and its best checkpoint")
+def list_evaluations(model: ModelDep, storage: StorageDep) -> EvaluationList:
+    best = storage.best_evaluation(model.id)
+    return EvaluationList(
+        evaluations=[Evaluation(**row) for row in storage.evaluations(model.id)],
+        best=Evaluation(**best) if best else None,
+    )
+
+
+@router.get(
+    "/quality.png",
+    summary="FID and KID against the step, the best checkpoint marked",
+    response_class=Response,
+    responses=PNG_RESPONSE,
+)
+def quality_curves(model: ModelDep, storage: StorageDep) -> Response:
+    """Rows of one sample count, since FID depends on the count: the best checkpoint's, else the largest."""
+    rows = storage.evaluations(model.id)
+    best = storage.best_evaluation(model.id)
+    if rows:
+        samples = best["samples"] if best else max(row["samples"] for row in rows)
+        rows = [row for row in rows if row["samples"] == samples]
+    return Response(quality_curve_png(rows, best["step"] if best else None), media_type="image/png")
