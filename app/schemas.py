@@ -59,6 +59,9 @@ class LiveProgress(BaseModel):
     loss_g: float | None = None
     d_real: float | None = Field(None, description="Mean D(x) on real images.")
     d_fake: float | None = Field(None, description="Mean D(G(z)) before G's update.")
+    augment_p: float | None = Field(None, description="The augmentation's probability (adaptive with `ada`).")
+    fid: float | None = Field(None, description="FID of the newest evaluation during training.")
+    kid: float | None = Field(None, description="KID of the newest evaluation during training.")
     first_step_seconds: float | None = Field(None, description="The first step's time: torch.compile's cost.")
     updated_at: datetime | None = None
 

@@ -115,7 +115,10 @@ class Trainer:
             # Static shapes: one worker process may train models of several sizes, and the dynamic-shape
             # graph that a second size would trigger fails to compile its backward (torch 2.13, CPU).
             self.generator.compile(dynamic=False)
-            self.discriminator.compile(dynamic=False)
+            # The compiled resnet D fails in backward ("modified by an inplace operation": spectral norm's
+            # power iteration on its parallel branches, torch 2.13), so it runs eagerly.
+            if network.architecture != "resnet":
+                self.discriminator.compile(dynamic=False)
         fused = {"fused": True} if self.device.type in ("cuda", "cpu") else {}  # one kernel per step
         self.optimizer_g = torch.optim.Adam(
             self.generator.parameters(), lr=config.lr_g, betas=config.betas, **fused
@@ -199,10 +202,12 @@ class Trainer:
         config = self.config
         r1 = config.r1_gamma > 0 and update % config.r1_every == 0
         real.requires_grad_(r1)
+        # A compiled module has no double backward: R1 updates call D's plain, uncompiled forward.
+        discriminator = self.discriminator.forward if r1 else self.discriminator
         with self._autocast():
             fake = self.generator(latents, labels)
-            real_logits = self.discriminator(self.augment(real), labels)
-            fake_logits = self.discriminator(self.augment(fake.detach()), labels)
+            real_logits = discriminator(self.augment(real), labels)
+            fake_logits = discriminator(self.augment(fake.detach()), labels)
             loss_d = discriminator_loss(config.loss, real_logits, fake_logits, config.label_smoothing)
         objective = loss_d
         if r1:

@@ -213,6 +213,7 @@ class TrainingProgress:
             "loss_g": metrics.loss_g,
             "d_real": metrics.d_real,
             "d_fake": metrics.d_fake,
+            "augment_p": metrics.augment_p,
             "images_per_second": rate,
             "eta_seconds": (self.steps - metrics.step) * self.batch_size / rate if rate > 0 else None,
         }
