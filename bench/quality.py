@@ -38,14 +38,11 @@ the share of the judge's own accuracy (on mnist, 1,000 held-out digits train a j
     python -m bench.quality --datasets shapes-1k --seeds 0 --steps 4 --samples 10 \\
         --eval-every 4 --eval-samples 10 --real-images 20     # a smoke run
 
-Time, measured on 2 CPU cores shared with other work (a Xeon with AMX-BF16, bf16 autocast, torch 2.13,
-load average about 5): training about 47 images/s (100 steps of plain at batch 64 in 135 s, so 2,000
-steps take about 45 minutes; default the same); the Inception network about 3 images/s (real features
-of 5,000 images: about 27 minutes, of 10,000: about 55); one FID about 20 s, a final score with 10
-classes' FIDs about 5 minutes. So one run takes about 2 hours (training 45 min, 8 checkpoints of 1,000
-images 45 min, the final 5,000 images 30 min), and the default command, 18 runs and the real features,
-about 40 hours: on a CPU pick fewer data sets and seeds or a larger --eval-every, or run it on a GPU.
-The smoke run, four FIDs and 80 Inception images, took 3 minutes there.
+Time: judging dominates on a CPU. The Inception network reads about 10 images/s on a 2-core Xeon with
+AMX (bench/eval_speed.py), so a run's judging (every --eval-every steps on --eval-samples images, and
+--samples at the end) takes longer than its 2,000 steps of training, and the default command (18 runs
+and the real features) takes days there: on a CPU pick fewer data sets, seeds and samples, or run it
+on a GPU. docs/quality.md shows a small run with the time each part took.
 """
 
 from __future__ import annotations
