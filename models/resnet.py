@@ -11,8 +11,8 @@ norm on every layer.
 Widths follow DCGAN's: the map at resolution R is base·2^(u−1)·4/R channels wide (u: the doublings,
 3 at 32 px), in G as in D, so 4×4 is the widest and the full-resolution stage, which DCGAN does not
 have, is base/2 wide. At 32 px and base 64 a training step does 3× DCGAN's arithmetic (3×3 convolutions
-at every resolution instead of one 4×4 stride-2 one) and took 2.4× its time on 2 CPU threads; base 32
-does 0.76× the arithmetic and took 1.3× the time (`python -m bench.train_speed --architecture resnet`).
+at every resolution instead of one 4×4 stride-2 one); base 32 does 0.76× the arithmetic
+(`python -m bench.train_speed --architecture resnet` prints the step time beside DCGAN's).
 
 A 1×1 convolution commutes with nearest upsampling and with average pooling, so every shortcut runs
 its convolution at the lower resolution: the same function, a quarter of the work.

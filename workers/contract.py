@@ -103,8 +103,8 @@ class TrainingSpec(StrictModel):
     architecture: Architecture = Field(
         "dcgan",
         description="dcgan: Radford et al.'s strided convolutions. resnet: SNGAN-style residual blocks, "
-        "spectral norm on every layer of D. At 32 px a step takes about 2.4× dcgan's time at equal "
-        "base_channels, 1.3× at half of them.",
+        "spectral norm on every layer of D; slower per step than dcgan at equal base_channels "
+        "(`bench/train_speed.py --architecture resnet` measures it).",
     )
     augment: AugmentPolicy = Field(
         "none",

@@ -61,8 +61,7 @@ class FeatureNetwork:
         with torch.inference_mode(), torch.autocast(self.device.type, enabled=False):
             for start in range(0, batch.shape[0], batch_size):
                 chunk = _preprocess(batch[start : start + batch_size].to(self.device))
-                # channels-last: oneDNN's faster convolutions (about 1.2× on a 2-core Xeon), same features
-                # to float rounding
+                # channels-last: oneDNN's faster convolutions; the same features to float rounding
                 chunk = chunk.contiguous(memory_format=torch.channels_last)
                 out[start : start + chunk.shape[0]] = self.module(chunk).double().cpu().numpy()
         return out
