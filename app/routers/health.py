@@ -6,12 +6,12 @@ import tempfile
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from models.metrics.network_file import feature_network_problem
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 
 from app.dependencies import RedisDep, StorageDep
 from app.schemas import Health, Readiness
+from models.metrics.network_file import feature_network_problem
 from workers.contract import QUEUES
 
 router = APIRouter(tags=["health"])
