@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import httpx
@@ -43,7 +44,11 @@ def watch(base_url: str, job_id: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ganforge", description="ganforge command line")
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the API's address")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("GANFORGE_URL", "http://127.0.0.1:8000"),
+        help="the API's address (default: $GANFORGE_URL, else http://127.0.0.1:8000)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     watch_parser = commands.add_parser("watch", help="show a training job's progress until it finishes")
     watch_parser.add_argument("job_id")

@@ -12,6 +12,7 @@ from redis import Redis
 
 from app.lane_client import GenerateLane
 from app.queue_client import JobClient
+from app.security import PrincipalDep
 from workers.contract import ID_PATTERN
 from workers.settings import Settings, get_settings
 from workers.storage import DatasetManifest, ModelManifest, Storage
@@ -32,12 +33,12 @@ async def get_redis(request: Request) -> Redis:
     return request.app.state.redis
 
 
-async def get_job_client(request: Request, settings: SettingsDep) -> JobClient:
-    return JobClient(request.app.state.redis, request.app.state.redis_blocking, settings)
+async def get_job_client(request: Request, settings: SettingsDep, principal: PrincipalDep) -> JobClient:
+    return JobClient(request.app.state.redis, request.app.state.redis_blocking, settings, principal.id)
 
 
-async def get_generate_lane(request: Request) -> GenerateLane:
-    return GenerateLane(request.app.state.redis_async)
+async def get_generate_lane(request: Request, settings: SettingsDep, principal: PrincipalDep) -> GenerateLane:
+    return GenerateLane(request.app.state.redis_async, principal.id, settings.max_held_jobs)
 
 
 StorageDep = Annotated[Storage, Depends(get_storage)]

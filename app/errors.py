@@ -1,4 +1,5 @@
-"""Error answers in FastAPI's own shape, so every 4xx names its field the same way."""
+"""Error answers in FastAPI's own shape, `{"detail": …}`, so every 4xx names its field the same way,
+and a 500 is JSON too."""
 
 from __future__ import annotations
 
@@ -12,10 +13,64 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.http_hygiene import NOSNIFF
+
 
 def field_error(location: str, field: str, message: str, status: int = 422) -> HTTPException:
     """An error about one request field, laid out like FastAPI's validation errors."""
     return HTTPException(status, [{"loc": [location, field], "msg": message, "type": "value_error"}])
+
+
+ECHO_LIMIT = 200
+"""Characters of the caller's input a validation error echoes back, about."""
+
+
+def _too_big(value: Any, limit: int) -> bool:
+    """Whether `value`, written as JSON, would take more than about `limit` characters. Iterative, and
+    stops as soon as it knows, so a huge or deeply nested input costs little."""
+    size, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            size += 2 + 2 * len(item)
+            if size <= limit:
+                pending.extend(item.keys())
+                pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            size += 2 + len(item)
+            if size <= limit:
+                pending.extend(item)
+        elif isinstance(item, (str, bytes)):
+            size += len(item)
+        else:
+            size += len(str(item))
+        if size > limit:
+            return True
+    return False
+
+
+def bounded(value: Any, limit: int = ECHO_LIMIT) -> Any:
+    """`value` if it is short; else a short text saying what it was, so an error never echoes back a
+    megabyte the caller sent."""
+    if not _too_big(value, limit):
+        return value
+    if isinstance(value, str):
+        return f"{value[:limit]}… ({len(value)} characters)"
+    if isinstance(value, bytes):
+        return f"{value[:limit].decode(errors='replace')}… ({len(value)} bytes)"
+    if isinstance(value, dict):
+        return f"(an object of {len(value)} fields, too large to echo)"
+    if isinstance(value, (list, tuple)):
+        return f"(an array of {len(value)} items, too large to echo)"
+    return f"(a {type(value).__name__} too large to echo)"
+
+
+def _bounded_error(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation error whose echoed `input` and field path stay short."""
+    bounded_error = {**error, "loc": [bounded(part) for part in error.get("loc", ())]}
+    if "input" in error:
+        bounded_error["input"] = bounded(error["input"])
+    return bounded_error
 
 
 def _non_finite_as_text(value: float) -> str:
@@ -51,8 +106,10 @@ def json_safe(value: Any) -> Any:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        # FastAPI's own handler, except that it cannot fail on a NaN or an infinity in the input.
-        return JSONResponse({"detail": json_safe(jsonable_encoder(error.errors()))}, status_code=422)
+        # FastAPI's own handler, except that it echoes only a bounded part of the input and cannot fail
+        # on a NaN or an infinity in it.
+        errors = [_bounded_error(item) for item in error.errors()]
+        return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
@@ -62,3 +119,9 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        """Starlette answers this outside every middleware, then re-raises the error for the server to
+        log with its traceback (uvicorn does); the answer says no more than that it happened."""
+        return JSONResponse({"detail": "internal error"}, status_code=500, headers=NOSNIFF)

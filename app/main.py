@@ -13,8 +13,13 @@ from redis.asyncio import Redis as AsyncRedis
 
 from app.body_limit import BodySizeLimit
 from app.errors import install_error_handlers
+from app.http_hygiene import HeadAsGet, NoSniff
+from app.locality import LocalOnly
+from app.redis_errors import install_redis_error_handlers
 from app.routers import datasets, evaluations, health, jobs, latents, models, training_jobs
+from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
+from app.stream_limit import StreamSlots
 from workers.datasets import ensure_builtin_datasets
 from workers.settings import get_settings
 from workers.storage import Storage
@@ -46,7 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     if not parse_keys(settings.api_keys):
         logging.getLogger("ganforge.api").warning(
-            "no API keys configured (GANFORGE_API_KEYS): answering only requests made to 127.0.0.1 / ::1"
+            "no API keys configured (GANFORGE_API_KEYS): answering only clients on this machine that "
+            "address it as localhost, 127.0.0.1 or [::1], with no proxy headers"
         )
     timeout = settings.redis_timeout_seconds
     app.state.redis = Redis.from_url(
@@ -69,8 +75,16 @@ def create_app() -> FastAPI:
     app = FastAPIOffline(
         title="ganforge", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan
     )
+    # Outermost last: every answer gets nosniff; strangers and other sites' pages are refused before
+    # anything else runs; HEAD becomes GET for the routes; bodies are cut off at their limit.
     app.add_middleware(BodySizeLimit, upload_limit=get_settings().max_upload_bytes)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(SameOrigin)
+    app.add_middleware(LocalOnly, open_paths=[route.path for route in health.router.routes])
+    app.add_middleware(NoSniff)
+    app.state.event_streams = StreamSlots()
     install_error_handlers(app)
+    install_redis_error_handlers(app)
     # Requests are matched against routes in the order they were included: models (generate, the hot
     # path) first; about a tenth of the API's CPU per generate request went to matching it last.
     # The docs order their sections by TAGS.

@@ -17,7 +17,10 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.results import Result
 
-from workers.queueing import enqueue_evaluation, enqueue_sampling, enqueue_training
+from app.holdings import claim, holdings_key
+from workers.generate_lane import REPLY_TTL_SECONDS
+from workers.queueing import enqueue_evaluation, enqueue_sampling, enqueue_training, new_job_id
+from workers.serialization import DataSerializer
 from workers.settings import Settings
 
 
@@ -33,26 +36,40 @@ def accepted(job_id: str, location: str, status: str = "queued") -> JSONResponse
 
 
 class JobClient:
-    def __init__(self, redis: Redis, redis_blocking: Redis, settings: Settings):
+    """RQ jobs on behalf of one client (`principal_id`): the sampling and evaluation jobs it queues count
+    against its cap on what it keeps in Redis (app.holdings)."""
+
+    def __init__(self, redis: Redis, redis_blocking: Redis, settings: Settings, principal_id: str):
         self.redis = redis
         self.redis_blocking = redis_blocking
         self.settings = settings
+        self.principal_id = principal_id
 
     def enqueue_training(self, model_id: str, job_id: str) -> Job:
         return enqueue_training(self.redis, model_id, job_id)
 
     def enqueue_sampling(self, function: str, **arguments: Any) -> Job:
         """Interactive work (workers.contract's job names) on the sampling queue."""
-        return enqueue_sampling(self.redis_blocking, function, arguments, self.settings.result_ttl_seconds)
+        job_id = self._claimed_job_id()
+        return enqueue_sampling(
+            self.redis_blocking, function, arguments, self.settings.result_ttl_seconds, job_id
+        )
 
     def enqueue_evaluation(self, model_id: str, step: int, samples: int, metrics: list[str]) -> Job:
+        job_id = self._claimed_job_id()
         return enqueue_evaluation(
-            self.redis, model_id, step, samples, metrics, self.settings.result_ttl_seconds
+            self.redis, model_id, step, samples, metrics, self.settings.result_ttl_seconds, job_id
         )
+
+    def _claimed_job_id(self) -> str:
+        """A new job's id, counted against the client's cap first (429 when it is reached)."""
+        job_id = new_job_id()
+        claim(self.redis, self.principal_id, Job.key_for(job_id), self.settings.max_held_jobs)
+        return job_id
 
     def fetch(self, job_id: str) -> Job | None:
         try:
-            return Job.fetch(job_id, connection=self.redis)
+            return Job.fetch(job_id, connection=self.redis, serializer=DataSerializer)
         except NoSuchJobError:
             return None
 
@@ -64,7 +81,17 @@ class JobClient:
         result = job.latest_result(timeout=math.ceil(self.settings.sync_wait_seconds))
         if result is None:
             return accepted(job.id, location, status="started")
+        self._delivered(job)
         return render_result(result)
+
+    def _delivered(self, job: Job) -> None:
+        """A result handed to the request that waited for it is kept only briefly, as the generate
+        lane's are, and no longer counts against the client's cap."""
+        with self.redis.pipeline(transaction=False) as pipeline:
+            pipeline.expire(job.key, REPLY_TTL_SECONDS)
+            pipeline.expire(Result.get_key(job.id), REPLY_TTL_SECONDS)
+            pipeline.zrem(holdings_key(self.principal_id), job.key)
+            pipeline.execute()
 
 
 def render_result(result: Result, failure_status: int = 500) -> Response:

@@ -2,6 +2,8 @@
 digits set. numpy, Pillow and the standard library only (no torch): the API process imports this.
 
 Archives are never extracted to disk: members are read into memory one at a time, each read bounded.
+Decoded images go to a scratch file as they come and are packed from it (models.packing): neither the
+archive nor the packed set is ever whole in memory, and the decoded size is capped (IngestLimits).
 Every member's name, type and declared size is vetted (for a zip before anything is read, for a tar as
 the stream reaches it) and one unsafe member rejects the whole upload.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import csv
+import dataclasses
 import functools
 import io
 import itertools
@@ -23,6 +26,7 @@ import posixpath
 import re
 import stat
 import tarfile
+import tempfile
 import unicodedata
 import zipfile
 import zlib
@@ -37,6 +41,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from models.atomic import atomic_writer
 from models.imaging import grid_png
+from models.packing import ImageSpill, write_npy
 
 LabelMode = Literal["none", "folders", "csv", "utkface"]
 LABEL_MODES: tuple[str, ...] = ("none", "folders", "csv", "utkface")
@@ -50,6 +55,7 @@ MAX_AGE = 120  # older is taken for a typo and the file skipped
 LABELS_CSV = "labels.csv"
 IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.npy"
+SPILL_FILE = ".decoded.tmp"  # decoded images in archive order, while an ingest runs
 
 # Pillow can open many more formats; the rest (EPS runs Ghostscript, PSD, FITS, ...) are attack
 # surface that nobody needs for a training set.
@@ -68,6 +74,10 @@ class IngestLimits:
     max_entry_bytes: int = 32 * 2**20  # uncompressed bytes of one member (declared AND actually read)
     max_total_bytes: int = 2 * 2**30  # uncompressed bytes of all members (declared AND actually read)
     max_pixels: int = 40_000_000  # width*height cap checked BEFORE decoding (decompression bomb)
+    # images × image_size² × channels once decoded: checked from a zip's member count before anything is
+    # decoded, and for every archive as images decode. Many tiny files can decode to far more than an
+    # upload's size.
+    max_decoded_bytes: int = 4 * 2**30
 
 
 _DEFAULT_LIMITS = IngestLimits()
@@ -125,12 +135,35 @@ def _format_bytes(count: int) -> str:
 
 class _ByteBudget:
     """Caps uncompressed bytes per member and in total, for declared sizes and for bytes actually read
-    (a zip's declared sizes can lie)."""
+    (a zip's declared sizes can lie); and decoded bytes, images of `image_shape` (C, S, S)."""
 
-    def __init__(self, limits: IngestLimits):
+    def __init__(self, limits: IngestLimits, image_shape: tuple[int, int, int]):
         self.limits = limits
+        self.image_shape = image_shape
         self.declared = 0
         self.read_bytes = 0
+        self.images = 0
+
+    def expect_images(self, count: int) -> None:
+        """Before decoding: `count` members that may be images fit the decoded-bytes cap."""
+        if count * math.prod(self.image_shape) > self.limits.max_decoded_bytes:
+            raise self._decoded_too_big(count)
+
+    def take_image(self) -> None:
+        """One more member about to be decoded as an image."""
+        self.images += 1
+        self.expect_images(self.images)
+
+    def _decoded_too_big(self, count: int) -> DatasetError:
+        channels, size, _ = self.image_shape
+        decoded = count * math.prod(self.image_shape)
+        cap = _format_bytes(self.limits.max_decoded_bytes)
+        return DatasetError(
+            "file",
+            f"{count} images at {size}×{size} px × {channels} channels would decode to {decoded:,} bytes, "
+            f"over the limit of {cap} decoded",
+            413,
+        )
 
     def _entry_too_big(self, name: str) -> DatasetError:
         cap = _format_bytes(self.limits.max_entry_bytes)
@@ -213,6 +246,7 @@ def _zip_members(path: Path, limits: IngestLimits, budget: _ByteBudget) -> Gener
         for info in infos:
             kind = _zip_kind(info)
             checked.append((info, kind, _check_member(info.filename, kind, info.file_size, budget)))
+        budget.expect_images(sum(kind == "file" and _may_be_image(parts) for _, kind, parts in checked))
         for info, kind, parts in checked:
             if kind == "file" and parts:
                 opener = functools.partial(archive.open, info)
@@ -382,6 +416,16 @@ def _is_ignored(parts: tuple[str, ...]) -> bool:
         "__MACOSX" in parts
         or any(part.startswith(".") for part in parts)
         or parts[-1].lower() in _SYSTEM_FILES
+    )
+
+
+def _may_be_image(parts: tuple[str, ...]) -> bool:
+    """Whether a file member is decoded as an image (if it turns out to be one)."""
+    return (
+        bool(parts)
+        and not _is_ignored(parts)
+        and parts[-1].lower() != LABELS_CSV
+        and not _looks_like_archive(parts[-1])
     )
 
 
@@ -584,7 +628,7 @@ def _utkface_age(name: str) -> str | None:
 @dataclass
 class _Decoded:
     parts: tuple[str, ...]
-    pixels: np.ndarray
+    row: int  # in the ImageSpill
 
 
 @dataclass(frozen=True)
@@ -692,21 +736,42 @@ def ingest_archive(
     labels: LabelMode,
     limits: IngestLimits = _DEFAULT_LIMITS,
     age_bins: Sequence[int] | None = None,
+    directory: Path | None = None,
 ) -> PackedDataset:
     """Read every image in a zip / tar / tar.gz into (N, C, S, S) uint8, centre-cropped and resized,
     sorted by member path. Unusable members are reported in `skipped`; a hostile or useless archive
     raises DatasetError.
 
+    The packed set is written to `directory` (images.npy, labels.npy) image by image, never built in
+    memory, and the result's images memory-map it; without `directory` they are read into memory
+    (small sets: tests and benches).
+
     labels="utkface" (ages from file names) and labels="csv" with an `age` column bucket ages by
     `age_bins` (increasing lower edges; DEFAULT_AGE_BINS when None); images with a missing or
     impossible age are skipped. age_bins with any other labels is an error (field age_bins, 422)."""
     edges = _check_options(image_size, channels, labels, age_bins)
-    budget = _ByteBudget(limits)
+    if directory is None:
+        with tempfile.TemporaryDirectory() as scratch:
+            packed = ingest_archive(
+                path,
+                image_size=image_size,
+                channels=channels,
+                labels=labels,
+                limits=limits,
+                age_bins=age_bins,
+                directory=Path(scratch),
+            )
+            return dataclasses.replace(packed, images=np.array(packed.images))
+    shape = (channels, image_size, image_size)
+    budget = _ByteBudget(limits, shape)
     decoded: list[_Decoded] = []
     skipped: list[SkippedFile] = []
     csv_files: list[tuple[tuple[str, ...], bytes]] = []
     files = 0
-    with contextlib.closing(_archive_members(Path(path), limits, budget)) as members:
+    with (
+        ImageSpill(directory / SPILL_FILE, shape) as spill,
+        contextlib.closing(_archive_members(Path(path), limits, budget)) as members,
+    ):
         for member in members:
             if _is_ignored(member.parts):
                 continue
@@ -715,25 +780,20 @@ def ingest_archive(
                 if labels == "csv":
                     csv_files.append((member.parts, _read_labels_csv(member, budget)))
                 continue
+            if _may_be_image(member.parts):
+                budget.take_image()
             outcome = _ingest_member(member, budget, image_size, channels, limits.max_pixels)
             if isinstance(outcome, str):
                 skipped.append(SkippedFile(member.path, outcome))
             else:
-                decoded.append(_Decoded(member.parts, outcome))
-    if files == 0:
-        raise DatasetError("file", "the archive is empty")
-    if labels == "none" or not decoded:
-        labelling = _Labelling([])
-    else:
-        labelling = _assign_labels(decoded, labels, csv_files, edges)
-    return _pack(
-        decoded,
-        labelling,
-        skipped,
-        labelled=labels != "none",
-        channels=channels,
-        image_size=image_size,
-    )
+                decoded.append(_Decoded(member.parts, spill.append(outcome)))
+        if files == 0:
+            raise DatasetError("file", "the archive is empty")
+        if labels == "none" or not decoded:
+            labelling = _Labelling([])
+        else:
+            labelling = _assign_labels(decoded, labels, csv_files, edges)
+        return _pack(decoded, labelling, skipped, labelled=labels != "none", spill=spill, directory=directory)
 
 
 def _read_labels_csv(member: _Member, budget: _ByteBudget) -> bytes:
@@ -762,12 +822,12 @@ def _pack(
     skipped: list[SkippedFile],
     *,
     labelled: bool,
-    channels: int,
-    image_size: int,
+    spill: ImageSpill,
+    directory: Path,
 ) -> PackedDataset:
-    """Drop the images that got no label, sort by path and stack. For an unlabelled set `labelling`
-    is ignored. Classes keep `labelling.class_order` (age order) when given, else are sorted; either
-    way only classes with at least one image are kept."""
+    """Drop the images that got no label, sort by path and write them, with their labels, to
+    `directory`. For an unlabelled set `labelling` is ignored. Classes keep `labelling.class_order`
+    (age order) when given, else are sorted; either way only classes with at least one image are kept."""
     kept: list[tuple[_Decoded, str]] = []
     names = labelling.names if labelled else [""] * len(decoded)
     for item, name in zip(decoded, names, strict=True):
@@ -779,11 +839,10 @@ def _pack(
     if not kept:
         raise _no_usable_image(skipped)
     kept.sort(key=lambda pair: pair[0].parts)
-    images = np.empty((len(kept), channels, image_size, image_size), np.uint8)
-    for index, (item, _) in enumerate(kept):
-        images[index] = item.pixels
+    write_npy(directory / IMAGES_FILE, (len(kept), *spill.shape), spill.rows(item.row for item, _ in kept))
     if not labelled:
-        return PackedDataset(images, None, [], skipped)
+        _write_labels(None, directory)
+        return PackedDataset(read_images(directory)[0], None, [], skipped)
     present = {name for _, name in kept}
     if labelling.class_order is None:
         classes = _sort_classes(present)
@@ -791,17 +850,22 @@ def _pack(
         classes = [name for name in labelling.class_order if name in present]
     index_of = {name: index for index, name in enumerate(classes)}
     label_array = np.array([index_of[name] for _, name in kept], dtype=np.int64)
+    _write_labels(label_array, directory)
     age_bins = list(labelling.age_bins) if labelling.age_bins is not None else None
-    return PackedDataset(images, label_array, classes, skipped, age_bins)
+    return PackedDataset(read_images(directory)[0], label_array, classes, skipped, age_bins)
 
 
 # --------------------------------------------------------------------------------------------------
 # Storage, the built-in set, previews
 
 
-def _save_atomic(array: np.ndarray, target: Path) -> None:
-    with atomic_writer(target) as handle:
-        np.save(handle, array, allow_pickle=False)
+def _write_labels(labels: np.ndarray | None, directory: Path) -> None:
+    """labels.npy, replaced atomically; removed for an unlabelled set."""
+    if labels is None:
+        (directory / LABELS_FILE).unlink(missing_ok=True)  # a stale one would pair with the wrong images
+        return
+    with atomic_writer(directory / LABELS_FILE) as handle:
+        np.save(handle, np.asarray(labels, dtype=np.int64), allow_pickle=False)
 
 
 def write_packed(dataset: PackedDataset, directory: Path) -> None:
@@ -813,11 +877,8 @@ def write_packed(dataset: PackedDataset, directory: Path) -> None:
         raise ValueError(f"{np.shape(labels)} labels for {len(images)} images")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _save_atomic(np.ascontiguousarray(images), directory / IMAGES_FILE)
-    if labels is None:
-        (directory / LABELS_FILE).unlink(missing_ok=True)  # a stale one would pair with the wrong images
-    else:
-        _save_atomic(np.asarray(labels, dtype=np.int64), directory / LABELS_FILE)
+    write_npy(directory / IMAGES_FILE, images.shape, images)
+    _write_labels(labels, directory)
 
 
 def read_images(directory: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -3,8 +3,9 @@ weighted names. Pure Python (no torch): the API checks expressions before any jo
 
 from __future__ import annotations
 
-import math
 import re
+
+from models.budgets import MAX_WEIGHT
 
 
 class ExpressionError(ValueError):
@@ -75,8 +76,10 @@ class _Parser:
             self.position = number.end()
             if self.peek() == "*":
                 weight = float(number.group())
-                if not math.isfinite(weight):
-                    raise self.fail(f"{number.group()} is too large", start)
+                if weight > MAX_WEIGHT:  # 1e999 parses as inf: too
+                    raise self.fail(
+                        f"{number.group()} is too large: weights are at most {MAX_WEIGHT:g}", start
+                    )
                 star = self.position
                 self.position += 1
                 if not self.peek():

@@ -12,45 +12,11 @@ embed the label into G's input (concatenated to z) and use a projection discrimi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
 from models import resnet
-from models.recipes import ARCHITECTURES, Architecture
-
-IMAGE_SIZES = (32, 64, 128)
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    image_size: int = 32
-    channels: int = 3
-    latent_dim: int = 100
-    base_channels: int = 64
-    num_classes: int = 0  # 0: unconditional
-    spectral_norm: bool = False  # in D; resnet's D always has it
-    architecture: Architecture = "dcgan"  # checkpoints from before this field are dcgan
-
-    def __post_init__(self) -> None:
-        if self.image_size not in IMAGE_SIZES:
-            raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-
-    @property
-    def conditional(self) -> bool:
-        return self.num_classes > 0
-
-    @property
-    def upsamplings(self) -> int:
-        """Stride-2 layers between the 4×4 map and the image: 3 at 32 px, 4 at 64, 5 at 128."""
-        return self.image_size.bit_length() - 3
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
+from models.spec import NetworkSpec
 
 WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
 

@@ -27,14 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.spec import widths
+
 if TYPE_CHECKING:
-    from models.networks import NetworkSpec
-
-
-def widths(spec: NetworkSpec) -> list[int]:
-    """Channels at 4×4, 8×8, …, image_size: halving as the resolution doubles."""
-    widest = spec.base_channels * 2 ** (spec.upsamplings - 1)
-    return [max(1, widest >> level) for level in range(spec.upsamplings + 1)]
+    from models.spec import NetworkSpec
 
 
 class UpBlock(nn.Module):

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from models.budgets import render_chunk
 from models.devices import autocast_dtype
+from models.footprint import render_bytes_per_image
 from models.networks import Generator
 
 
@@ -47,12 +49,26 @@ def generate(
     fidelity, ψ = 1 leaves the latent as drawn. `embedding` replaces the labels' embedding (see
     Generator.forward). `precision` "auto" renders in bf16 where the device runs it natively (about 3×
     faster on such a CPU); each image still depends on its own latent only.
+
+    The latents go through G in passes of models.budgets.render_chunk images, each pass turned into
+    uint8 before the next: the memory a render takes does not grow with the number of latents.
     """
     device = next(generator.parameters()).device
     dtype = autocast_dtype(precision, device)
     generator.eval()
-    latents = latents.to(device, torch.float32) * truncation
-    labels = labels.to(device) if labels is not None else None
-    embedding = embedding.to(device) if embedding is not None else None
-    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        return to_uint8(generator(latents, labels, embedding=embedding))
+    chunk = render_chunk(render_bytes_per_image(generator.spec))
+    passes = []
+    for start in range(0, len(latents), chunk):
+        part = slice(start, start + chunk)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            images = generator(
+                latents[part].to(device, torch.float32) * truncation,
+                _part_on(labels, part, device),
+                embedding=_part_on(embedding, part, device),
+            )
+        passes.append(to_uint8(images))
+    return np.concatenate(passes)
+
+
+def _part_on(values: torch.Tensor | None, part: slice, device: torch.device) -> torch.Tensor | None:
+    return values[part].to(device) if values is not None else None

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from models.budgets import MAX_IMAGES, MAX_LATENT_VALUE, MAX_WEIGHT, check_frames
 from models.recipes import Architecture, AugmentPolicy
 
 TRAINING_QUEUE = "training"
@@ -27,7 +28,6 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 LATENT_NAME_PATTERN = r"^[a-z0-9_]{1,64}$"
 ResourceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 MAX_SEED = 2**63 - 1
-MAX_IMAGES = 256
 MAX_EVAL_SAMPLES = 50_000
 MIN_EVAL_SAMPLES = 10
 METRICS = ("fid", "kid", "precision_recall")
@@ -37,9 +37,11 @@ CheckpointRef = Annotated[int, Field(ge=0)] | Literal["newest", "best"]
 
 
 class StrictModel(BaseModel):
-    """Request bodies reject unknown fields, so a typo is an error rather than a silent default."""
+    """Request bodies reject unknown fields, so a typo is an error rather than a silent default, and
+    take values only of their own JSON type: `true`, `"2"` and `2.0` are not counts, `"yes"` is not a
+    boolean (a float field still takes `2`, as JSON does not tell them apart)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _label_as_text(value: object) -> object:
@@ -51,6 +53,7 @@ Label = Annotated[str, BeforeValidator(_label_as_text), StringConstraints(min_le
 LatentName = Annotated[str, StringConstraints(pattern=LATENT_NAME_PATTERN)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+LatentValue = Annotated[FiniteFloat, Field(ge=-MAX_LATENT_VALUE, le=MAX_LATENT_VALUE)]
 
 
 class TrainingSpec(StrictModel):
@@ -90,9 +93,9 @@ class TrainingSpec(StrictModel):
     steps: int = Field(2000, gt=0, le=10_000_000)
     lr_g: FiniteFloat = Field(2e-4, gt=0, le=1)
     lr_d: FiniteFloat = Field(2e-4, gt=0, le=1)
+    # Not strict itself, as a JSON array arrives as a list, not a tuple; its two floats are.
     betas: tuple[Annotated[FiniteFloat, Field(ge=0, lt=1)], Annotated[FiniteFloat, Field(ge=0, lt=1)]] = (
-        0.5,
-        0.999,
+        Field((0.5, 0.999), strict=False)
     )
     ema_decay: FiniteFloat = Field(0.999, ge=0, lt=1)
     seed: int = Field(0, ge=0, le=MAX_SEED)
@@ -218,7 +221,11 @@ class NamedLatent(StrictModel):
 
 
 class VectorLatent(StrictModel):
-    vector: list[FiniteFloat] = Field(min_length=1, max_length=1024, description="Exactly latent_dim floats.")
+    vector: list[LatentValue] = Field(
+        min_length=1,
+        max_length=1024,
+        description=f"Exactly latent_dim numbers, each within ±{MAX_LATENT_VALUE:g}.",
+    )
 
 
 LatentRef = SeedLatent | SeedsLatent | NamedLatent | VectorLatent
@@ -264,11 +271,12 @@ class InterpolateRequest(StrictModel):
             raise ValueError("give `label` or `labels`, not both")
         if self.labels is not None and len(self.labels) != len(self.latents):
             raise ValueError(f"`labels` needs one label per key latent ({len(self.latents)})")
+        check_frames(len(self.latents), self.steps, "latents", "steps")
         return self
 
 
 class ArithmeticTerm(StrictModel):
-    weight: FiniteFloat = 1.0
+    weight: FiniteFloat = Field(1.0, ge=-MAX_WEIGHT, le=MAX_WEIGHT)
     latent: LatentRef
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from models.atomic import atomic_write_bytes
@@ -42,10 +42,19 @@ def ingest_upload(
     """Decode and pack the archive's images; raises models.datasets.DatasetError when it is unusable.
     `age_bins` (lower edges) buckets ages for labels=utkface or a labels.csv with an age column; the
     edges used are recorded in the manifest."""
-    packed = ingest_archive(
-        archive, image_size=image_size, channels=channels, labels=labels, limits=limits, age_bins=age_bins
-    )
-    return _store(storage, new_id("ds"), name or archive.name, labels, packed)
+
+    def pack(staging: Path) -> PackedDataset:
+        return ingest_archive(
+            archive,
+            image_size=image_size,
+            channels=channels,
+            labels=labels,
+            limits=limits,
+            age_bins=age_bins,
+            directory=staging,
+        )
+
+    return _store(storage, new_id("ds"), name or archive.name, labels, pack)
 
 
 def ensure_builtin_datasets(storage: Storage) -> None:
@@ -55,17 +64,50 @@ def ensure_builtin_datasets(storage: Storage) -> None:
     if storage.read_dataset(BUILTIN_DIGITS_ID) is not None:
         return
     try:
-        _store(storage, BUILTIN_DIGITS_ID, "scikit-learn digits (built in)", "builtin", builtin_digits(32))
+        _store(
+            storage,
+            BUILTIN_DIGITS_ID,
+            "scikit-learn digits (built in)",
+            "builtin",
+            _written(builtin_digits(32)),
+        )
     except OSError:
         if storage.read_dataset(BUILTIN_DIGITS_ID) is None:  # not a lost race: a real failure
             raise
 
 
+def _written(packed: PackedDataset) -> Callable[[Path], PackedDataset]:
+    """A `pack` for _store of a set already in memory."""
+
+    def write(staging: Path) -> PackedDataset:
+        write_packed(packed, staging)
+        return packed
+
+    return write
+
+
 def _store(
-    storage: Storage, dataset_id: str, name: str, labels: str, packed: PackedDataset
+    storage: Storage, dataset_id: str, name: str, labels: str, pack: Callable[[Path], PackedDataset]
 ) -> DatasetManifest:
+    """A dataset whose packed files `pack` writes into the staging folder it is given."""
+    final = storage.dataset_dir(dataset_id)
+    staging = final.with_name(f".incoming-{dataset_id}-{secrets.token_hex(4)}")
+    staging.mkdir(parents=True)
+    try:
+        packed = pack(staging)
+        manifest = _manifest(dataset_id, name, labels, packed)
+        atomic_write_bytes(staging / PREVIEW_FILE, preview_png(packed.images))
+        atomic_write_bytes(staging / "manifest.json", manifest.model_dump_json(indent=2).encode())
+        staging.rename(final)
+    except BaseException:
+        storage.delete_tree(staging)
+        raise
+    return manifest
+
+
+def _manifest(dataset_id: str, name: str, labels: str, packed: PackedDataset) -> DatasetManifest:
     counts = Counter(packed.labels.tolist()) if packed.labels is not None else Counter()
-    manifest = DatasetManifest(
+    return DatasetManifest(
         id=dataset_id,
         name=name,
         created_at=utc_now(),
@@ -78,15 +120,3 @@ def _store(
         skipped=[SkippedFileRecord(path=item.path, reason=item.reason) for item in packed.skipped],
         age_bins=packed.age_bins,
     )
-    final = storage.dataset_dir(dataset_id)
-    staging = final.with_name(f".incoming-{dataset_id}-{secrets.token_hex(4)}")
-    staging.mkdir(parents=True)
-    try:
-        write_packed(packed, staging)
-        atomic_write_bytes(staging / PREVIEW_FILE, preview_png(packed.images))
-        atomic_write_bytes(staging / "manifest.json", manifest.model_dump_json(indent=2).encode())
-        staging.rename(final)
-    except BaseException:
-        storage.delete_tree(staging)
-        raise
-    return manifest

@@ -37,6 +37,7 @@ from workers.generate_lane import (
 )
 from workers.heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, repeating
 from workers.runtime import Runtime
+from workers.serialization import UnreadableData
 
 log = logging.getLogger("ganforge.generate")
 
@@ -67,8 +68,8 @@ class GenerateConsumer:
                     if self._give_back_needed.is_set():
                         self._give_back_taken()
                     self.serve(self.take_batch())
-                except RedisError:
-                    log.warning("Redis is unreachable; retrying in a second")
+                except RedisError as error:  # unreachable, or full (OOM at its maxmemory)
+                    log.warning("Redis failed (%s); retrying in a second", error)
                     self._give_back_needed.set()
                     stop.wait(1)
             self.answering.shutdown(wait=True)
@@ -83,18 +84,32 @@ class GenerateConsumer:
         first = self.redis.blmove(QUEUE_KEY, self.taken, TAKE_BLOCK_SECONDS, "LEFT", "RIGHT")
         if first is None:
             return []
-        calls = [GenerateCall.decode(first)]
+        calls = self._readable([first])
+        if not calls:
+            return []
         images = len(calls[0].seeds)
         deadline = time.monotonic() + settings.batch_max_delay_ms / 1000
         while images < settings.batch_max_images:
             moved = self._take_waiting(min(settings.batch_max_images - images, TAKES_PER_ROUND_TRIP))
-            for raw in moved:
-                calls.append(GenerateCall.decode(raw))
-                images += len(calls[-1].seeds)
+            for call in self._readable(moved):
+                calls.append(call)
+                images += len(call.seeds)
             if not moved:
                 if time.monotonic() >= deadline:
                     break
                 time.sleep(0.0005)
+        return calls
+
+    def _readable(self, taken: list[bytes]) -> list[GenerateCall]:
+        """The requests among `taken`; anything else on the queue (not JSON a GenerateCall was made from)
+        is dropped from this consumer's taken list and logged: data, never run, never put back."""
+        calls = []
+        for raw in taken:
+            try:
+                calls.append(GenerateCall.decode(raw))
+            except UnreadableData as error:
+                log.error("dropped an unreadable entry of the generate queue: %s", error)
+                self.redis.lrem(self.taken, 1, raw)
         return calls
 
     def _take_waiting(self, most: int) -> list[bytes]:
@@ -197,7 +212,12 @@ def recover_dead_consumers(redis: Redis) -> int:
         except ResponseError:  # it had taken nothing, or another consumer got there first
             redis.srem(CONSUMERS_KEY, consumer)
             continue
-        calls = [GenerateCall.decode(raw) for raw in redis.lrange(claimed, 0, -1)]
+        calls = []
+        for raw in redis.lrange(claimed, 0, -1):
+            try:
+                calls.append(GenerateCall.decode(raw))
+            except UnreadableData as error:
+                log.error("dropped an unreadable entry of consumer %s's taken list: %s", consumer, error)
         with redis.pipeline(transaction=True) as pipeline:
             for call in reversed(calls):
                 again = dataclasses.replace(call, attempts=call.attempts + 1)

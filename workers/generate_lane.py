@@ -7,7 +7,7 @@ request costs the API one round trip (RPUSH with the blocking read pipelined beh
 three round trips per batch of requests.
 
     ganforge:generate:queue              pending requests, oldest first (JSON, see `GenerateCall`)
-    ganforge:generate:job:{id}           hash: status (queued | finished | failed), times, result, error
+    ganforge:generate:job:{id}           hash: status (queued | finished | failed), times, answer (msgpack)
     ganforge:generate:reply:{id}         list the API's waiting request pops the answer from
     ganforge:generate:consumers          the names of the consumers that have started
     ganforge:generate:taken:{consumer}   requests a consumer took and has not answered yet
@@ -25,12 +25,13 @@ The worker side (taking batches, rendering, answering) is workers.generate_consu
 from __future__ import annotations
 
 import json
-import pickle
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
+
+from workers.serialization import DataSerializer, UnreadableData
 
 QUEUE_KEY = "ganforge:generate:queue"
 CONSUMERS_KEY = "ganforge:generate:consumers"
@@ -38,6 +39,7 @@ JOB_ID_PREFIX = "gen_"
 MAX_ATTEMPTS = 3  # a request whose consumers died this many times fails instead of being taken again
 REPLY_TTL_SECONDS = 120  # an answer nobody waited for (a 202 request) is read from the job hash instead
 CLOCK_SKEW_SECONDS = 2
+STATUSES = ("queued", "finished", "failed")
 
 
 def job_key(job_id: str) -> str:
@@ -88,7 +90,10 @@ class GenerateCall:
 
     @classmethod
     def decode(cls, raw: bytes) -> GenerateCall:
-        return cls(**json.loads(raw))
+        try:
+            return cls(**json.loads(raw))
+        except (ValueError, TypeError) as error:
+            raise UnreadableData(f"not a generate request ({error})") from error
 
 
 def new_job_id() -> str:
@@ -124,12 +129,16 @@ class Answer:
     error: str | None = None
 
     def encode(self) -> bytes:
-        return pickle.dumps((self.result, self.error), protocol=pickle.HIGHEST_PROTOCOL)
+        return DataSerializer.dumps([self.result, self.error])
 
     @classmethod
     def decode(cls, raw: bytes) -> Answer:
-        result, error = pickle.loads(raw)  # written by our own workers only, like RQ's pickled results
-        return cls(result, error)
+        """Raises UnreadableData for anything but an answer as `encode` writes it."""
+        match DataSerializer.loads(raw):
+            case [dict() | None as result, str() | None as error]:
+                return cls(result, error)
+            case _:
+                raise UnreadableData("a generate answer is not [result, error]")
 
 
 def answer(pipeline: Any, call: GenerateCall, outcome: Answer) -> None:
@@ -148,14 +157,20 @@ def read_job(redis: Any, job_id: str) -> dict[str, Any] | None:
     record = redis.hgetall(job_key(job_id))
     if not record:
         return None
-    fields = {key.decode(): value for key, value in record.items()}
-    return {
-        "status": fields["status"].decode(),
-        "enqueued_at": _time(fields.get("enqueued_at")),
-        "ended_at": _time(fields.get("ended_at")),
-        "answer": Answer.decode(fields["answer"]) if "answer" in fields else None,
-    }
+    try:
+        fields = {key.decode(): value for key, value in record.items()}
+        status = fields["status"].decode()
+        if status not in STATUSES:
+            raise ValueError(f"status {status[:20]!r}")
+        return {
+            "status": status,
+            "enqueued_at": _time(fields.get("enqueued_at")),
+            "ended_at": _time(fields.get("ended_at")),
+            "answer": Answer.decode(fields["answer"]) if "answer" in fields else None,
+        }
+    except (ValueError, KeyError, OverflowError, OSError) as error:  # UnicodeDecodeError is a ValueError
+        raise UnreadableData(f"generate job {job_id}'s record is not ganforge's ({error})") from error
 
 
 def _time(raw: bytes | None) -> datetime | None:
-    return datetime.fromtimestamp(float(raw), UTC) if raw else None
+    return datetime.fromtimestamp(float(raw), timezone.utc) if raw else None

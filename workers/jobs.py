@@ -12,7 +12,6 @@ import torch
 from models.datasets import read_images
 from models.encoder import save_encoder, train_encoder
 from models.layout import encoder_path
-from models.networks import NetworkSpec
 from models.run import CheckpointWriteFailed, Schedule, TrainingDiverged, resume_newest, run_training
 from models.training import StepMetrics, TrainConfig, Trainer
 from workers.contract import METRICS, TrainingSpec
@@ -106,17 +105,8 @@ def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:
 def train_config(manifest: ModelManifest) -> TrainConfig:
     """The training loop's configuration from the model's spec and its dataset's shape."""
     spec = manifest.spec
-    network = NetworkSpec(
-        image_size=manifest.image_size,
-        channels=manifest.channels,
-        latent_dim=spec.latent_dim,
-        base_channels=spec.base_channels,
-        num_classes=len(manifest.classes) if spec.conditional else 0,
-        spectral_norm=spec.spectral_norm,
-        architecture=spec.architecture,
-    )
     return TrainConfig(
-        network=network,
+        network=manifest.network,
         loss=spec.loss,
         label_smoothing=spec.label_smoothing,
         batch_size=spec.batch_size,

@@ -18,7 +18,7 @@ from models.latents import interpolate as interpolate_keys
 from models.latents import variations as latent_variations
 from models.latents import weighted_sum
 from models.sampling import generate, latent_for_seed, latents_for_seeds
-from workers.results import b64, document, picture
+from workers.results import b64, document, header_list, picture
 from workers.runtime import Runtime, current_runtime
 from workers.storage import NamedLatentRecord, utc_now
 
@@ -244,7 +244,7 @@ def transform(
     embeddings = interpolate_keys(keys, steps_between, "lerp") if len(keys) > 1 else keys
     rendered = generate(generator, z[None].repeat(len(embeddings), 1), embedding=embeddings)
     key_frames = rendered[:: steps_between + 1]
-    headers = {"X-Checkpoint": str(checkpoint), "X-Targets": ",".join(target_labels)}
+    headers = {"X-Checkpoint": str(checkpoint), "X-Targets": header_list(target_labels)}
     if "mse" in extra:
         headers["X-Reconstruction-MSE"] = f"{extra['mse']:.6f}"
 

@@ -1,19 +1,25 @@
 """`python -m workers.local_stack`: the whole service on one machine — Redis (started only when none
 answers at REDIS_URL), one worker per queue (training, evaluation, sampling) and the API — stopped
-together."""
+together. A process that dies is started again with a backoff (workers.supervisor): a crashed worker
+is not a reason to stop the API."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
+from workers.contract import QUEUES
 from workers.redis_server import local_port, redis_answers, start_redis
 from workers.settings import get_settings
+from workers.supervisor import Supervised
 
 
 def spawn_worker(queue: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -25,15 +31,19 @@ def spawn_api(host: str, port: int, env: dict[str, str] | None = None) -> subpro
     return subprocess.Popen(command, env=env)
 
 
-def ensure_redis(url: str, data_dir: Path) -> subprocess.Popen | None:
-    """None if a Redis already answers at `url`, else the local redis-server started for it."""
+def local_redis(url: str, data_dir: Path, maxmemory_mb: int) -> Callable[[], subprocess.Popen] | None:
+    """None if a Redis already answers at `url`, else how to start a local redis-server for it (with the
+    URL's password, if it has one, as `requirepass`)."""
     if redis_answers(url):
         return None
     port = local_port(url)
     if port is None:
         raise SystemExit(f"no Redis answers at {url}, and it is not on this machine to start one")
     print(f"ganforge: no Redis at {url}; starting one (data in {data_dir / 'redis'})", flush=True)
-    return start_redis(port, data_dir / "redis")
+    password = unquote(urlparse(url).password or "") or None
+    return functools.partial(
+        start_redis, port, data_dir / "redis", maxmemory_mb=maxmemory_mb, password=password
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,18 +59,23 @@ def main(argv: list[str] | None = None) -> int:
             "(make one with `ganforge new-key --role admin`) or keep the default 127.0.0.1"
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    redis = ensure_redis(settings.redis_url, settings.data_dir)
+    redis = None
+    start_local_redis = local_redis(settings.redis_url, settings.data_dir, settings.redis_maxmemory_mb)
+    if start_local_redis is not None:
+        redis = Supervised("redis", start_local_redis)
+        redis.check()  # blocks until it answers
+        if redis.process is None:
+            raise SystemExit(f"redis-server did not start; see {settings.data_dir / 'redis' / 'redis.log'}")
     env = {
         **os.environ,
         "REDIS_URL": settings.redis_url,
         "GANFORGE_DATA_DIR": str(settings.data_dir.resolve()),
     }
     children = [
-        spawn_worker("training", env),
-        spawn_worker("evaluation", env),
-        spawn_worker("sampling", env),
-        spawn_api(args.host, args.port, env),
+        *(Supervised(f"worker {queue}", functools.partial(spawn_worker, queue, env)) for queue in QUEUES),
+        Supervised("API", functools.partial(spawn_api, args.host, args.port, env)),
     ]
+    supervised = [*([redis] if redis else []), *children]
     print(
         f"ganforge: API on http://{args.host}:{args.port} (docs at /docs); Ctrl-C stops everything",
         flush=True,
@@ -74,17 +89,16 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    while not stopping and all(child.poll() is None for child in children):
+    while not stopping:  # a process that exits is started again (workers.supervisor)
+        for process in supervised:
+            process.check()
         time.sleep(0.2)
-    for process in [*children, *([redis] if redis else [])]:
-        if process.poll() is None:
-            process.terminate()
-    for process in [*children, *([redis] if redis else [])]:
-        try:
+    for group in (children, [redis] if redis else []):  # Redis last: the others finish their work with it
+        for process in group:
+            process.stop()
+        for process in group:
             process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    return 0 if stopping else 1
+    return 0
 
 
 if __name__ == "__main__":

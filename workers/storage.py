@@ -32,6 +32,7 @@ from models.layout import (
     sample_path,
     sample_steps,
 )
+from models.spec import NetworkSpec
 from workers.contract import ID_PATTERN, LATENT_NAME_PATTERN, TrainingSpec
 
 TrainingStatus = Literal["queued", "running", "completed", "canceled", "failed"]
@@ -95,10 +96,24 @@ class ModelManifest(BaseModel):
     finished_at: datetime | None = None
     device: str | None = None
     owner: str = Field("local", description="The API key (its hash prefix) that started the training.")
+    recoveries: int = Field(0, description="Times the job was queued again because its worker died.")
 
     @property
     def conditional(self) -> bool:
         return self.spec.conditional
+
+    @property
+    def network(self) -> NetworkSpec:
+        """The shape of the model's networks: its spec on its dataset's images and classes."""
+        return NetworkSpec(
+            image_size=self.image_size,
+            channels=self.channels,
+            latent_dim=self.spec.latent_dim,
+            base_channels=self.spec.base_channels,
+            num_classes=len(self.classes) if self.conditional else 0,
+            spectral_norm=self.spec.spectral_norm,
+            architecture=self.spec.architecture,
+        )
 
 
 class NamedLatentRecord(BaseModel):

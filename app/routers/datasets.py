@@ -19,6 +19,7 @@ from workers.datasets import PREVIEW_FILE, ingest_upload
 from workers.storage import DatasetManifest, Storage
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+MAX_NAME_LENGTH = 100
 
 
 def _one_of(*allowed: int):
@@ -39,7 +40,7 @@ def upload_dataset(
     file: Annotated[UploadFile, File(description="A .zip, .tar or .tar.gz of images.")],
     storage: StorageDep,
     settings: SettingsDep,
-    name: Annotated[str, Form(max_length=100)] = "",
+    name: Annotated[str, Form(max_length=MAX_NAME_LENGTH)] = "",
     image_size: Annotated[int, Form(description="32, 64 or 128"), _one_of(32, 64, 128)] = 64,
     channels: Annotated[int, Form(description="1 (grey) or 3 (RGB)"), _one_of(1, 3)] = 3,
     labels: Annotated[
@@ -60,12 +61,21 @@ def upload_dataset(
 ) -> Dataset:
     """Images of any common format and mode are decoded, EXIF-rotated, centre-cropped, resized and
     packed. Files that are not usable images (or, for age labels, have a missing or impossible age) are
-    skipped and listed with the reason; the upload succeeds if at least one image is usable."""
+    skipped and listed with the reason; the upload succeeds if at least one image is usable. An archive
+    whose images would decode to more than GANFORGE_MAX_DATASET_BYTES gets 413."""
     try:
         edges = parse_age_bins(age_bins) if age_bins is not None else None
     except DatasetError as error:
         raise field_error("body", error.field, error.reason, error.status) from error
-    limits = IngestLimits(max_pixels=settings.max_image_pixels, max_total_bytes=4 * settings.max_upload_bytes)
+    if not name and len(file.filename or "") > MAX_NAME_LENGTH:
+        raise field_error(
+            "body", "file", f"the file name is longer than {MAX_NAME_LENGTH} characters: give a `name`"
+        )
+    limits = IngestLimits(
+        max_pixels=settings.max_image_pixels,
+        max_total_bytes=4 * settings.max_upload_bytes,
+        max_decoded_bytes=settings.max_dataset_bytes,
+    )
     with tempfile.NamedTemporaryFile(dir=storage.uploads_dir(), suffix=".upload") as archive:
         shutil.copyfileobj(file.file, archive, length=2**20)
         archive.flush()

@@ -13,6 +13,7 @@ from app.dependencies import RedisDep, StorageDep
 from app.schemas import Health, Readiness
 from models.metrics.network_file import feature_network_problem
 from workers.contract import QUEUES
+from workers.serialization import DataSerializer
 
 router = APIRouter(tags=["health"])
 
@@ -33,7 +34,8 @@ def readyz(redis: RedisDep, storage: StorageDep) -> JSONResponse:
         redis.ping()
         redis_state = "ok"
         for name in QUEUES:
-            workers[name] = Worker.count(connection=redis, queue=Queue(name, connection=redis))
+            queue = Queue(name, connection=redis, serializer=DataSerializer)
+            workers[name] = Worker.count(connection=redis, queue=queue)
     except RedisError as error:
         redis_state = f"unreachable: {error}"
     try:

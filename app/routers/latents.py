@@ -3,6 +3,8 @@ the sampling queue like generation; names and inputs are checked here first."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 import numpy as np
@@ -13,6 +15,7 @@ from app.errors import field_error
 from app.model_inputs import checked_labels, checkpoint_step, latent_definition, named_latents, required_label
 from app.routers.models import PreferHeader
 from app.schemas import ACCEPTED_RESPONSE, NamedLatentList
+from models.budgets import check_frames, check_optimisation
 from models.datasets import DatasetError, decode_image
 from models.expressions import ExpressionError, parse_expression
 from workers.contract import (
@@ -43,15 +46,15 @@ IMAGE_RESPONSES = {
     **ACCEPTED_RESPONSE,
 }
 MAX_IMAGE_UPLOAD = 16 * 2**20
+ReplaceForm = Annotated[
+    bool, Form(description="Overwrite the named latent `save_as` if the model has one already (else 409).")
+]
 
 
 @router.post("/latents", status_code=201, summary="Save a named latent")
 def save_latent(model: ModelDep, request: SaveLatentRequest, storage: StorageDep) -> NamedLatentRecord:
     """From a seed, the mean of seeds, a vector, or another name (copied). 409 if the name is taken."""
-    if storage.read_latent(model.id, request.name) is not None:
-        raise HTTPException(
-            409, f"model {model.id!r} already has a latent named {request.name!r}; delete it first"
-        )
+    _refuse_taken_name(model, request.name, storage, "delete it first")
     source = {SeedLatent: "seed", SeedsLatent: "seeds", VectorLatent: "vector"}.get(
         type(request.latent), "name"
     )
@@ -63,6 +66,26 @@ def save_latent(model: ModelDep, request: SaveLatentRequest, storage: StorageDep
     )
     storage.write_latent(model.id, record)
     return record
+
+
+def _refuse_taken_name(model: ModelManifest, name: str, storage: Storage, remedy: str) -> None:
+    if storage.read_latent(model.id, name) is not None:
+        raise HTTPException(409, f"model {model.id!r} already has a latent named {name!r}; {remedy}")
+
+
+def _check_save_as(model: ModelManifest, save_as: str | None, replace: bool, storage: Storage) -> None:
+    """Saving over a name is what `replace` says, as with POST /latents (which never replaces)."""
+    if save_as and not replace:
+        _refuse_taken_name(model, save_as, storage, "delete it first, or send replace=true")
+
+
+@contextlib.contextmanager
+def _within_budget(field: str) -> Iterator[None]:
+    """A models.budgets check's ValueError as a 422 naming `field`."""
+    try:
+        yield
+    except ValueError as error:
+        raise field_error("body", field, str(error)) from error
 
 
 @router.get("/latents", summary="List named latents")
@@ -199,15 +222,18 @@ def invert(
     save_as: Annotated[
         str | None, Form(pattern=LATENT_NAME_PATTERN, description="Save as a named latent.")
     ] = None,
-    checkpoint: Annotated[
-        CheckpointRef | None, Form(description='A step, "newest" or "best".')
-    ] = None,
+    replace: ReplaceForm = False,
+    checkpoint: Annotated[CheckpointRef | None, Form(description='A step, "newest" or "best".')] = None,
     format: Annotated[
         Literal["json", "png"], Form(description="json: latent and reconstruction; png: pair")
     ] = "json",
     prefer: PreferHeader = None,
 ) -> Response:
-    """Returns the latent, the reconstruction and its mean squared error on [-1, 1] pixels."""
+    """Returns the latent, the reconstruction and its mean squared error on [-1, 1] pixels. Steps ×
+    the model's pixels are capped per request (docs/api.md)."""
+    with _within_budget("steps"):
+        check_optimisation(steps, model.image_size)
+    _check_save_as(model, save_as, replace, storage)
     prepared = prepare_image(image.file.read(MAX_IMAGE_UPLOAD + 1), model, settings)
     job = jobs.enqueue_sampling(
         INVERT_JOB,
@@ -261,9 +287,8 @@ def transform(
         int, Form(ge=0, le=32, description="Frames blending the condition between neighbouring targets.")
     ] = 0,
     save_as: Annotated[str | None, Form(pattern=LATENT_NAME_PATTERN)] = None,
-    checkpoint: Annotated[
-        CheckpointRef | None, Form(description='A step, "newest" or "best".')
-    ] = None,
+    replace: ReplaceForm = False,
+    checkpoint: Annotated[CheckpointRef | None, Form(description='A step, "newest" or "best".')] = None,
     format: Annotated[Literal["png", "json", "gif"], Form()] = "png",
     prefer: PreferHeader = None,
 ) -> Response:
@@ -276,6 +301,12 @@ def transform(
     if (image is None) == (latent is None):
         raise field_error("body", "image", "give exactly one of `image` or `latent`")
     targets = [label.strip() for label in target_labels.split(",")] if target_labels else list(model.classes)
+    with _within_budget("target_labels"):
+        check_frames(len(targets), steps_between, "target_labels", "steps_between")
+    if image is not None:
+        with _within_budget("optimise_steps"):
+            check_optimisation(optimise_steps, model.image_size)
+    _check_save_as(model, save_as, replace, storage)
     job = jobs.enqueue_sampling(
         TRANSFORM_JOB,
         model_id=model.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -10,13 +11,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from redis import Redis
+from redis.exceptions import RedisError
 
 from app.dependencies import JobClientDep, RedisDep, SettingsDep, StorageDep, TrainingJobId
 from app.errors import field_error
 from app.schemas import LiveProgress, TrainingJob, TrainingJobList
 from app.security import Principal, PrincipalDep
+from app.stream_limit import HeldStream
+from models.footprint import GiB, training_footprint
 from workers.contract import TrainingSpec
 from workers.progress import clear_cancel, events_channel, read_progress, request_cancel
+from workers.settings import Settings
 from workers.storage import (
     FINISHED_STATUSES,
     ModelManifest,
@@ -95,15 +100,7 @@ def start_training(
     if spec.conditional and not dataset.classes:
         raise field_error("body", "conditional", f"dataset {dataset.id!r} has no labels to condition on")
 
-    _limit_concurrent_jobs(storage, principal, settings.max_concurrent_jobs)
     model_id = new_id("m")
-    if idempotency_key:
-        key = f"ganforge:idempotency:{principal.id}:{idempotency_key}"  # each API key has its own
-        while not redis.set(key, model_id, nx=True, ex=IDEMPOTENCY_TTL_SECONDS):
-            earlier = redis.get(key)
-            if earlier is not None:  # else it expired just now: claim it again
-                return _existing_for_key(earlier.decode(), spec, storage, redis)
-
     manifest = ModelManifest(
         id=model_id,
         name=spec.name or f"{dataset.name} {spec.image_size or dataset.image_size}px",
@@ -117,13 +114,50 @@ def start_training(
         class_counts=dataset.class_counts if spec.conditional else {},
         owner=principal.id,
     )
+    _refuse_unfit(manifest, dataset.count, settings)
+    _limit_concurrent_jobs(storage, principal, settings.max_concurrent_jobs)
+    if idempotency_key:
+        key = f"ganforge:idempotency:{principal.id}:{idempotency_key}"  # each API key has its own
+        while not redis.set(key, model_id, nx=True, ex=IDEMPOTENCY_TTL_SECONDS):
+            earlier = redis.get(key)
+            if earlier is not None:  # else it expired just now: claim it again
+                return _existing_for_key(earlier.decode(), spec, storage, redis)
+
     storage.write_model(manifest)
-    jobs.enqueue_training(model_id, manifest.training_job_id)
+    try:
+        jobs.enqueue_training(model_id, manifest.training_job_id)
+    except RedisError:  # Redis down or full: no model is left behind that no job will ever train
+        storage.delete_tree(storage.model_dir(model_id))
+        if idempotency_key:
+            with contextlib.suppress(RedisError):
+                redis.delete(f"ganforge:idempotency:{principal.id}:{idempotency_key}")
+        raise
     return _accepted(to_response(manifest, storage, redis))
 
 
+def _refuse_unfit(manifest: ModelManifest, images: int, settings: Settings) -> None:
+    """422 with the estimate (models.footprint) when training would need more memory than a worker
+    declares, naming the field behind the largest part."""
+    limit = settings.worker_memory_bytes()
+    footprint = training_footprint(manifest.network, manifest.spec.batch_size, images)
+    if limit is None or footprint.total <= limit:
+        return
+    parts = {
+        "base_channels": footprint.networks,
+        "batch_size": footprint.activations,
+        "image_size": footprint.data,
+    }
+    raise field_error(
+        "body",
+        max(parts, key=parts.__getitem__),
+        f"training this spec needs {footprint.describe()}, more than the {limit / GiB:.1f} GiB a worker "
+        "has (GANFORGE_WORKER_MEMORY_MB): lower base_channels, batch_size or image_size",
+    )
+
+
 def _limit_concurrent_jobs(storage: Storage, principal: Principal, limit: int) -> None:
-    if not limit or principal.id == "local":
+    """Every client counts, the local one (no keys configured) included."""
+    if not limit:
         return
     active = [
         m for m in storage.list_models() if m.owner == principal.id and m.status in ("queued", "running")
@@ -131,7 +165,8 @@ def _limit_concurrent_jobs(storage: Storage, principal: Principal, limit: int) -
     if len(active) >= limit:
         raise HTTPException(
             429,
-            f"this key already has {len(active)} queued or running training jobs (limit {limit})",
+            f"this client already has {len(active)} queued or running training jobs (limit {limit}, "
+            "GANFORGE_MAX_CONCURRENT_JOBS)",
             {"Retry-After": "60"},
         )
 
@@ -172,10 +207,15 @@ def get_training_job(manifest: TrainingModelDep, storage: StorageDep, redis: Red
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "`data:` lines of progress JSON."}},
 )
-async def training_events(manifest: TrainingModelDep, request: Request) -> StreamingResponse:
-    """One `progress` event now, then one per logging step, until the job finishes."""
-    return StreamingResponse(
+async def training_events(
+    manifest: TrainingModelDep, request: Request, principal: PrincipalDep, settings: SettingsDep
+) -> StreamingResponse:
+    """One `progress` event now, then one per logging step, until the job finishes. At most
+    GANFORGE_MAX_EVENT_STREAMS streams per key are open at once; past that, 429."""
+    release = request.app.state.event_streams.take(principal.id, settings.max_event_streams)
+    return HeldStream(
         _event_stream(request, manifest),
+        release=release,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
     )
@@ -229,6 +269,6 @@ def resume_training(
             409, f"only a canceled or failed job can be resumed; this one is {manifest.status}"
         )
     clear_cancel(redis, manifest.training_job_id)
-    manifest = storage.update_model(manifest.id, status="queued", error=None, finished_at=None)
+    manifest = storage.update_model(manifest.id, status="queued", error=None, finished_at=None, recoveries=0)
     jobs.enqueue_training(manifest.id, manifest.training_job_id)
     return _accepted(to_response(manifest, storage, redis))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,19 +8,23 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from models.networks import NetworkSpec
-from models.run import Schedule, run_training
-from models.training import TrainConfig, Trainer
 from workers.contract import TrainingSpec
 from workers.settings import get_settings
 from workers.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
+
+# schemathesis 4.32+ needs Python 3.11, so the dev extra leaves it out on 3.10, and its test with it.
+collect_ignore = ["test_schemathesis.py"] if sys.version_info < (3, 11) else []
+
+
+LOOPBACK = ("127.0.0.1", 50000)
+"""A TestClient's client address. Starlette's own, "testclient", is not on this machine (app.locality)."""
 
 
 @pytest.fixture
 def client(service_env, redis) -> Iterator[TestClient]:
     from app.main import create_app
 
-    with TestClient(create_app(), base_url="http://127.0.0.1") as test_client:
+    with TestClient(create_app(), base_url="http://127.0.0.1", client=LOOPBACK) as test_client:
         yield test_client
 
 
@@ -48,6 +53,11 @@ def make_model(storage: Storage, classes: list[str], with_checkpoint: bool = Tru
     )
     storage.write_model(manifest)
     if with_checkpoint:
+        pytest.importorskip("torch")  # scripts/test-floor runs these tests without torch
+        from models.networks import NetworkSpec
+        from models.run import Schedule, run_training
+        from models.training import TrainConfig, Trainer
+
         network = NetworkSpec(
             image_size=32, channels=1, latent_dim=8, base_channels=4, num_classes=len(classes)
         )

@@ -10,18 +10,27 @@ label "3") sits on disk; its id, its training job, the built-in `digits` set, a 
 step 1 are written into the schema as the path parameters' examples, so the examples phase reaches
 real resources while fuzzing mostly meets unknown ids.
 
-Requests go to http://127.0.0.1: with no API keys configured the service answers only on loopback.
+Requests go to http://127.0.0.1 from a loopback client (`from_loopback`: schemathesis' in-process
+client calls itself "testclient"): with no API keys configured the service serves only local clients.
 The run is seeded and derandomized, and examples per operation are capped (MAX_EXAMPLES), so it is
 reproducible in CI and takes about a minute on two cores.
 
 `GET /v1/training-jobs/{id}/events` is included: the only job here is finished, so its stream ends
 after the first event, and an unknown id is a 404.
+
+The multipart routes get real files (`with_file_parts`): images in the formats schemathesis carries
+(PNG, JPEG, GIF, WebP) for invert and transform, and small archives of PNGs (zip, tar.gz) for dataset
+uploads, besides arbitrary bytes, so fuzzing reaches past the file checks into decoding, ingest and
+queueing. FastAPI's OpenAPI 3.1 marks a file only with `contentMediaType`, for which schemathesis
+generates text.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import shutil
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,10 +38,12 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi
 
+from tests.archives import labelled_zip, png
 from workers.generate_lane import GenerateCall, submit
 from workers.settings import get_settings
 from workers.storage import Storage
@@ -77,13 +88,44 @@ def with_examples(openapi: dict[str, Any], examples: dict[str, Any]) -> dict[str
     return openapi
 
 
+def tar_gz(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+ARCHIVE_FORMAT = "image-archive"
+ARCHIVES = [
+    labelled_zip(("a", "b"), per_class=2),
+    tar_gz({f"{index}.png": png(index, size=16) for index in range(3)}),
+]
+schemathesis.openapi.format(ARCHIVE_FORMAT, st.one_of(st.sampled_from(ARCHIVES), st.binary(max_size=512)))
+
+
+def with_file_parts(openapi: dict[str, Any]) -> dict[str, Any]:
+    """`openapi` with each uploaded file given a `format`, so schemathesis sends bytes: `binary` (its
+    image samples, or arbitrary bytes) for images, ARCHIVE_FORMAT for the dataset upload's archive."""
+    for name, body in openapi["components"]["schemas"].items():
+        if not name.startswith("Body_"):
+            continue
+        for prop in body["properties"].values():
+            for variant in prop.get("anyOf", [prop]):
+                if variant.get("contentMediaType") == "application/octet-stream":
+                    variant["format"] = ARCHIVE_FORMAT if name.startswith("Body_upload_dataset") else "binary"
+    return openapi
+
+
 def load_schema() -> Any:
     from app.main import create_app
 
     openapi = create_app().openapi()  # the schema only: each test builds its own app (api_app)
     get_settings.cache_clear()  # create_app read the settings; tests set their own
     config = SchemathesisConfig.from_dict(CONFIG)
-    return schemathesis.openapi.from_dict(with_examples(openapi, EXAMPLES), config=config)
+    return schemathesis.openapi.from_dict(with_file_parts(with_examples(openapi, EXAMPLES)), config=config)
 
 
 schema = load_schema()
@@ -115,9 +157,19 @@ def api_app(service_env, redis, monkeypatch: pytest.MonkeyPatch, model_template:
     with redis.pipeline() as pipeline:
         submit(pipeline, GenerateCall(JOB_ID, MODEL_ID, [1], None, 1.0, 1, "png", result_ttl=60))
         pipeline.execute()
-    app = create_app()
-    yield app
+    yield from_loopback(create_app())
     asgi.shutdown_lifespans()  # the app's lifespan ran in schemathesis' event loop; close its clients
+
+
+def from_loopback(app: Any) -> Any:
+    """`app`, seeing every request come from 127.0.0.1, as it would from a local client."""
+
+    async def local(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "client": ("127.0.0.1", 50000)}
+        await app(scope, receive, send)
+
+    return local
 
 
 @schema.parametrize()
@@ -159,3 +211,23 @@ def test_every_operation_is_fuzzed() -> None:
     assert not set(KNOWN_SERVER_ERRORS) - labels  # no stale entries
     generate = schema["/v1/models/{model_id}/generate"]["POST"]
     assert [p.definition.get("example") for p in generate.path_parameters] == [MODEL_ID]
+
+
+def test_uploads_are_sent_as_files() -> None:
+    """Every uploaded file of the multipart routes (dataset archive, invert and transform images) is
+    generated as bytes, not text."""
+    bodies = {
+        name: body
+        for name, body in schema.raw_schema["components"]["schemas"].items()
+        if name.startswith("Body_")
+    }
+    files = {
+        (name, field): [
+            variant.get("format") for variant in prop.get("anyOf", [prop]) if variant.get("type") == "string"
+        ]
+        for name, body in bodies.items()
+        for field, prop in body["properties"].items()
+        if "application/octet-stream" in str(prop)
+    }
+    assert sorted(field for _, field in files) == ["file", "image", "image"]
+    assert all(formats in (["binary"], [ARCHIVE_FORMAT]) for formats in files.values()), files

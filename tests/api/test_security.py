@@ -55,15 +55,134 @@ def test_health_stays_open(keyed_client: TestClient) -> None:
     assert keyed_client.get("/readyz").status_code in (200, 503)  # answered, not 401
 
 
-def test_without_keys_only_loopback_is_served(service_env, redis) -> None:
+def says_how_to_configure(response) -> None:
+    detail = response.json()["detail"]
+    assert response.status_code == 403, response.text
+    assert "GANFORGE_API_KEYS" in detail and "ganforge new-key" in detail and "docs/security.md" in detail
+
+
+def test_without_keys_only_clients_on_this_machine_are_served(service_env, redis) -> None:
     from app.main import create_app
 
-    with TestClient(create_app(), base_url="http://192.168.1.20") as client:
+    # Addressed to 127.0.0.1, but from another machine: the client decides, not the socket.
+    with TestClient(create_app(), base_url="http://127.0.0.1", client=("192.168.1.20", 4000)) as client:
         refused = client.get("/v1/models")
-        assert refused.status_code == 403 and "GANFORGE_API_KEYS" in refused.json()["detail"]
-        assert client.get("/healthz").status_code == 200
-    with TestClient(create_app(), base_url="http://127.0.0.1") as client:
-        assert client.get("/v1/models").status_code == 200
+        says_how_to_configure(refused)
+        assert "192.168.1.20" in refused.json()["detail"]
+        for path in ("/docs", "/openapi.json", "/nowhere"):
+            assert client.get(path).status_code == 403, path
+        assert client.get("/healthz").status_code == 200  # health probes stay open
+        assert client.get("/readyz").status_code in (200, 503)
+    for address in ("127.0.0.1", "127.8.9.10", "::1"):
+        with TestClient(create_app(), base_url="http://127.0.0.1", client=(address, 4000)) as client:
+            assert client.get("/v1/models").status_code == 200, address
+            assert client.get("/docs").status_code == 200, address
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Forwarded",
+        "X-Forwarded-For",
+        "X-Forwarded-Host",
+        "X-Forwarded-Proto",
+        "X-Forwarded-Port",
+        "X-Real-IP",
+    ],
+)
+def test_without_keys_proxied_requests_are_refused(client: TestClient, header: str) -> None:
+    """nginx, a sidecar or a port-forward in front: every client would arrive from 127.0.0.1."""
+    for path in ("/v1/models", "/docs", "/openapi.json"):
+        refused = client.get(path, headers={header: "203.0.113.7"})
+        says_how_to_configure(refused)
+        assert "proxy" in refused.json()["detail"] and header.lower() in refused.json()["detail"]
+    assert client.get("/healthz", headers={header: "203.0.113.7"}).status_code == 200
+    assert client.get("/v1/models").status_code == 200  # the same client, unproxied
+
+
+def test_without_keys_a_foreign_host_is_refused(client: TestClient) -> None:
+    """DNS rebinding: a page on evil.example re-resolves its name to 127.0.0.1 and sends its own Host."""
+    for host in (
+        "evil.example",
+        "evil.example:8000",
+        "127.0.0.1.evil.example",
+        "192.168.1.20",
+        "[2001:db8::1]",
+    ):
+        refused = client.get("/v1/models", headers={"Host": host})
+        says_how_to_configure(refused)
+        assert "DNS rebinding" in refused.json()["detail"] and host in refused.json()["detail"], host
+    for host in (
+        "localhost",
+        "LOCALHOST:8000",
+        "127.0.0.1",
+        "127.0.0.1:8000",
+        "127.1.2.3",
+        "[::1]",
+        "[::1]:80",
+        "::1",
+    ):
+        assert client.get("/v1/models", headers={"Host": host}).status_code == 200, host
+
+
+def test_keys_decide_behind_a_proxy(keyed_client: TestClient) -> None:
+    headers = {**auth(USER_KEY), "X-Forwarded-For": "203.0.113.7", "Host": "gan.example.com"}
+    assert keyed_client.get("/v1/models", headers=headers).status_code == 200
+    assert keyed_client.get("/v1/models", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 401
+
+
+def test_cross_origin_state_changes_are_refused(client: TestClient) -> None:
+    """An HTML form on another site can POST urlencoded and multipart bodies without a preflight."""
+    evil = {"Origin": "http://evil.example"}
+    attempts = [
+        client.post("/v1/training-jobs", data={"dataset_id": "digits"}, headers=evil),
+        client.post("/v1/datasets", files={"file": ("a.zip", b"PK")}, headers=evil),
+        client.post("/v1/training-jobs", json={"dataset_id": "digits"}, headers=evil),
+        client.delete("/v1/models/m_0", headers=evil),
+        client.post("/v1/training-jobs", json={}, headers={"Referer": "http://evil.example/page.html"}),
+        client.post("/v1/training-jobs", json={}, headers={"Origin": "null"}),  # sandboxed frame, file://
+        client.post("/v1/training-jobs", json={}, headers={"Origin": "http://127.0.0.1:8080"}),  # other port
+        client.post("/v1/training-jobs", json={}, headers={"Origin": "https://127.0.0.1"}),  # other scheme
+    ]
+    for refused in attempts:
+        assert refused.status_code == 403, refused.text
+        assert "cross-origin request refused" in refused.json()["detail"]
+        assert "GANFORGE_ALLOWED_ORIGINS" in refused.json()["detail"]
+    assert "evil.example" in attempts[0].json()["detail"]
+    assert client.get("/v1/models", headers=evil).status_code == 200  # reading is not refused
+
+
+def test_same_origin_and_non_browser_requests_pass(client: TestClient) -> None:
+    for headers in (
+        {},
+        {"Origin": "http://127.0.0.1"},
+        {"Origin": "http://127.0.0.1:80"},
+        {"Referer": "http://127.0.0.1/docs"},
+    ):
+        response = client.post("/v1/training-jobs", json={"dataset_id": "nope"}, headers=headers)
+        assert response.status_code == 404, (headers, response.text)  # reached the route
+    other_port = client.post(
+        "/v1/training-jobs",
+        json={"dataset_id": "nope"},
+        headers={"Host": "localhost:8000", "Origin": "http://localhost:8000"},
+    )
+    assert other_port.status_code == 404
+
+
+def test_allowed_origins(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GANFORGE_ALLOWED_ORIGINS", "https://studio.example.com, http://localhost:5173")
+    get_settings.cache_clear()
+    for origin in ("https://studio.example.com", "https://STUDIO.example.com:443", "http://localhost:5173"):
+        response = client.post("/v1/training-jobs", json={"dataset_id": "nope"}, headers={"Origin": origin})
+        assert response.status_code == 404, origin
+    refused = client.post("/v1/training-jobs", json={}, headers={"Origin": "http://studio.example.com"})
+    assert refused.status_code == 403
+
+
+def test_cross_origin_is_refused_with_keys_too(keyed_client: TestClient) -> None:
+    headers = {**auth(ADMIN_KEY), "Origin": "http://evil.example"}
+    refused = keyed_client.post("/v1/training-jobs", json={"dataset_id": "digits"}, headers=headers)
+    assert refused.status_code == 403 and "cross-origin" in refused.json()["detail"]
 
 
 def test_requests_per_minute_limit(keyed_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ import tarfile
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.api.conftest import LOOPBACK
 from tests.archives import labelled_zip, png, zip_bytes
 from workers.generate_lane import QUEUE_KEY
 from workers.settings import get_settings
@@ -97,7 +98,7 @@ def test_upload_over_the_limit_is_413(service_env, redis, monkeypatch: pytest.Mo
 
     monkeypatch.setenv("GANFORGE_MAX_UPLOAD_BYTES", "4096")
     get_settings.cache_clear()
-    with TestClient(create_app(), base_url="http://127.0.0.1") as client:
+    with TestClient(create_app(), base_url="http://127.0.0.1", client=LOOPBACK) as client:
         response = upload(client, labelled_zip())
         assert response.status_code == 413 and "4096" in response.json()["detail"]
         streamed = client.post(  # no Content-Length: cut off while streaming
@@ -290,7 +291,7 @@ def test_generate_answers_202_when_no_worker_answers_within_the_wait(
 
     monkeypatch.setenv("GANFORGE_SYNC_WAIT_SECONDS", "0.2")
     get_settings.cache_clear()
-    with TestClient(create_app(), base_url="http://127.0.0.1") as client:
+    with TestClient(create_app(), base_url="http://127.0.0.1", client=LOOPBACK) as client:
         response = client.post(f"/v1/models/{conditional_model.id}/generate", json={"n": 1})
         assert response.status_code == 202
         job = client.get(response.headers["location"]).json()

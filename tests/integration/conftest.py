@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 class Stack:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, env: dict[str, str] | None = None):
         self.root = root
         self.redis_port = free_port()
         self.api_port = free_port()
@@ -31,6 +31,7 @@ class Stack:
             "GANFORGE_DATA_DIR": str(root / "data"),
             "GANFORGE_TORCH_THREADS": "1",
             "GANFORGE_SYNC_WAIT_SECONDS": "30",
+            **(env or {}),
         }
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -82,9 +83,12 @@ class Stack:
                 process.kill()
 
 
-def running_stack(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Stack]:
-    """A started stack in its own folder, stopped after use (for fixtures of any scope)."""
-    running = Stack(tmp_path_factory.mktemp(name))
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """A started stack in its own folder, with `env` on top of the defaults, stopped after use (for
+    fixtures of any scope)."""
+    running = Stack(tmp_path_factory.mktemp(name), env)
     running.start()
     yield running
     running.stop()

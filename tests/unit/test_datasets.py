@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import models.datasets
 from models.datasets import (
     DEFAULT_AGE_BINS,
     DatasetError,
@@ -31,6 +32,7 @@ from models.datasets import (
     read_images,
     write_packed,
 )
+from models.packing import ImageSpill, write_npy
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -695,11 +697,11 @@ def test_total_size_over_the_cap(tmp_path: Path) -> None:
 
 
 def test_actual_reads_are_capped_even_when_sizes_lie() -> None:
-    budget = _ByteBudget(IngestLimits(max_entry_bytes=10, max_total_bytes=15))
+    budget = _ByteBudget(IngestLimits(max_entry_bytes=10, max_total_bytes=15), (1, 32, 32))
     budget.declare("small.png", 1)  # the header says one byte…
     with pytest.raises(DatasetError, match="larger than 10 bytes"):
         budget.read("small.png", io.BytesIO(b"x" * 1000))  # …the stream goes on
-    budget = _ByteBudget(IngestLimits(max_entry_bytes=10, max_total_bytes=15))
+    budget = _ByteBudget(IngestLimits(max_entry_bytes=10, max_total_bytes=15), (1, 32, 32))
     assert budget.read("a", io.BytesIO(b"x" * 10)) == b"x" * 10
     with pytest.raises(DatasetError, match="more than 15 bytes"):
         budget.read("b", io.BytesIO(b"x" * 10))
@@ -800,3 +802,85 @@ def test_preview_png(tmp_path: Path) -> None:
     assert preview_png(images, count=4, seed=3) == data
     assert preview_png(images, count=4, seed=4) != data
     assert Image.open(io.BytesIO(preview_png(images[:1, :1]))).size == (8, 8)
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoded size and packing on disk
+
+
+def counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each call of the image decoder, counted."""
+    calls: list[int] = []
+    decode = models.datasets._decode
+
+    def counted(*arguments: object) -> object:
+        calls.append(1)
+        return decode(*arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(models.datasets, "_decode", counted)
+    return calls
+
+
+def test_zip_over_the_decoded_budget_is_refused_before_decoding(tmp_path: Path, monkeypatch) -> None:
+    calls = counting_decodes(monkeypatch)
+    files = {f"{index}.png": png(size=(1, 1)) for index in range(30)}
+    files |= {"labels.csv": b"filename,label\n", ".hidden.png": png(), "inner.zip": b"PK"}  # not counted
+    error = rejected(make_zip(tmp_path, files), size=32, max_decoded_bytes=29 * 3 * 32 * 32)
+    assert error.status == 413 and error.field == "file"
+    assert "30 images at 32×32 px × 3 channels would decode to 92,160 bytes" in error.reason
+    assert "over the limit of 87 KiB decoded" in error.reason
+    assert calls == []
+    assert len(ingest(make_zip(tmp_path, files), size=32, max_decoded_bytes=30 * 3 * 32 * 32).images) == 30
+
+
+def test_tar_over_the_decoded_budget_stops_while_decoding(tmp_path: Path, monkeypatch) -> None:
+    calls = counting_decodes(monkeypatch)
+    files = {f"{index:02}.png": png(size=(1, 1)) for index in range(30)}
+    error = rejected(make_tar(tmp_path, files), channels=1, size=16, max_decoded_bytes=10 * 16 * 16)
+    assert error.status == 413 and "11 images at 16×16 px × 1 channels" in error.reason
+    assert len(calls) == 10
+
+
+def test_ingest_writes_the_packed_set_into_a_folder(tmp_path: Path) -> None:
+    files = {"dogs/b.png": png(BLUE), "cats/a.png": png(RED), "cats/c.png": png(GREEN), "x.txt": b"no"}
+    folder = tmp_path / "set"
+    folder.mkdir()
+    dataset = ingest_archive(
+        make_zip(tmp_path, files), image_size=8, channels=3, labels="folders", directory=folder
+    )
+    assert isinstance(dataset.images, np.memmap)  # on disk, not built in memory
+    assert sorted(path.name for path in folder.iterdir()) == ["images.npy", "labels.npy"]  # no scratch left
+    in_memory = ingest(make_zip(tmp_path, files), labels="folders")
+    assert not isinstance(in_memory.images, np.memmap)
+    assert np.array_equal(dataset.images, in_memory.images)
+    assert [image[:, 4, 4].tolist() for image in dataset.images] == [list(RED), list(GREEN), list(BLUE)]
+    images, labels = read_images(folder)
+    assert np.array_equal(images, in_memory.images) and labels is not None and labels.tolist() == [0, 0, 1]
+
+
+def test_a_failed_ingest_leaves_no_scratch_file(tmp_path: Path) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    with pytest.raises(DatasetError):
+        ingest_archive(
+            make_zip(tmp_path, {"a.txt": b"not an image"}),
+            image_size=8,
+            channels=3,
+            labels="none",
+            directory=folder,
+        )
+    assert list(folder.iterdir()) == []
+
+
+def test_image_spill_and_npy_rows(tmp_path: Path) -> None:
+    rows = np.random.default_rng(0).integers(0, 256, (3, 2, 4, 4), dtype=np.uint8)
+    with ImageSpill(tmp_path / "spill", (2, 4, 4)) as spill:
+        assert [spill.append(row) for row in rows] == [0, 1, 2]
+        with pytest.raises(ValueError, match="uint8"):
+            spill.append(rows[0].astype(np.int16))
+        write_npy(tmp_path / "images.npy", (3, 2, 4, 4), spill.rows([2, 0, 1]))
+    assert not (tmp_path / "spill").exists()
+    assert np.array_equal(np.load(tmp_path / "images.npy"), rows[[2, 0, 1]])
+    with pytest.raises(ValueError, match="2 rows written where the header says 3"):
+        write_npy(tmp_path / "short.npy", (3, 2, 4, 4), iter(rows[:2]))
+    assert not (tmp_path / "short.npy").exists()

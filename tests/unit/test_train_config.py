@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 from pydantic import ValidationError
@@ -63,7 +63,7 @@ def manifest_for(spec: TrainingSpec) -> ModelManifest:
         id="m_000000000001",
         name="",
         training_job_id="tj_000000000001",
-        created_at=datetime.now(UTC),
+        created_at=datetime.now(timezone.utc),
         spec=spec,
         dataset_id=spec.dataset_id,
         image_size=64,
