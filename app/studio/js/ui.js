@@ -4,9 +4,10 @@ import { ApiError } from "./api.js";
 
 // el("div.card#x", {attrs, on: {click}}, ...children)
 export function el(spec, props = {}, ...children) {
-  const [tagAndId, ...classes] = spec.split(".");
-  const [tag, id] = tagAndId.split("#");
+  const [, tag, rest] = spec.match(/^([a-z0-9]*)(.*)$/i);
   const node = document.createElement(tag || "div");
+  const id = rest.match(/#([\w-]+)/)?.[1];
+  const classes = [...rest.matchAll(/\.([\w-]+)/g)].map((match) => match[1]);
   if (id) node.id = id;
   if (classes.length) node.className = classes.join(" ");
   for (const [name, value] of Object.entries(props || {})) {
