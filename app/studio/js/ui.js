@@ -32,7 +32,9 @@ export function field(labelText, input, help) {
     input.setAttribute("aria-describedby", helpNode.id);
     wrapper.append(helpNode);
   }
-  wrapper.append(el("span.error", { role: "alert", "data-error-for": input.name || input.id }));
+  const slot = el("span.error", { role: "alert", "data-error-for": input.name || input.id });
+  input.addEventListener("input", () => { slot.textContent = ""; });
+  wrapper.append(slot);
   return [wrapper, input];
 }
 

@@ -15,7 +15,7 @@ export async function render(root, params, ctx) {
   for (const [name, schema] of Object.entries(spec.properties)) {
     const control = controlFor(name, resolve(schema), datasets, params);
     controls.push(control);
-    form.append(field(schema.title || name, control.input, help(schema, control.default))[0]);
+    form.append(field(name, control.input, help(schema, control.default))[0]);
   }
   const error = errorBox();
   const submit = el("button", { type: "submit", text: "Start training" });

@@ -14,10 +14,12 @@ export async function render(root, params, ctx) {
   picker.addEventListener("change", () => ctx.go("watch", { job: picker.value }));
   const panel = el("div");
   root.append(el("div.row", {}, field("Training job", picker)[0]), panel);
-  return watch(panel, picker.value, ctx);
+  const option = picker.selectedOptions[0];
+  const chosen = jobs.find((j) => j.id === picker.value);
+  return watch(panel, picker.value, ctx, (status) => { option.textContent = `${chosen.name} — ${status} (${chosen.id})`; });
 }
 
-function watch(panel, jobId, ctx) {
+function watch(panel, jobId, ctx, onStatus) {
   const status = el("strong#run-status");
   const step = el("span#run-step");
   const bar = el("progress#run-progress", { max: 1, value: 0, "aria-label": "training progress" });
@@ -79,6 +81,7 @@ function watch(panel, jobId, ctx) {
 
   function showProgress(progress) {
     status.textContent = progress.status;
+    onStatus(progress.status);
     status.dataset.status = progress.status;
     step.textContent = `step ${progress.step} / ${progress.steps ?? job.steps}`;
     step.dataset.step = progress.step;
