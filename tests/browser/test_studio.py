@@ -95,7 +95,7 @@ def test_the_whole_walkthrough_in_the_studio(page, studio_stack: Stack, demo_arc
     page.wait_for_selector("#upload-form .ok")
     assert page.eval_on_selector("#upload-form progress", "bar => bar.value") == 1
     counts = page.inner_text("#upload-form table.counts")
-    assert f"circles\t{PER_CLASS}" in counts and f"squares\t{PER_CLASS}" in counts
+    assert counts.split() == ["Images", "per", "class", "circles", "squares", str(PER_CLASS), str(PER_CLASS)]
     dataset_id = page.get_attribute("article.dataset:has-text('shapes')", "data-id")
     page.wait_for_function(
         "() => [...document.querySelectorAll('img.preview')].every((i) => i.complete && i.naturalWidth)"
@@ -216,3 +216,31 @@ def test_a_user_key_sees_no_dataset_training_or_delete_controls(page, studio_sta
     assert page.locator("nav a[href='#/train']").is_hidden()
     assert page.locator("main button.danger").count() == 0
     assert "user (0123456789ab)" in page.inner_text("#who")
+
+
+def test_a_401_asks_for_a_key_which_every_request_then_carries(page, studio_stack: Stack) -> None:
+    """The stack has no keys; here /v1/whoami answers 401 until the page sends one, as a keyed one would."""
+    sent = []
+
+    def whoami(route) -> None:
+        key = route.request.headers.get("authorization")
+        sent.append(key)
+        if key != "Bearer gf_test":
+            route.fulfill(status=401, json={"detail": "an API key is required: Authorization: Bearer <key>"})
+        else:
+            route.fulfill(json={"role": "admin", "principal": "0123456789ab"})
+
+    page.route("**/v1/whoami", whoami)
+    authorised = []
+    page.on(
+        "request", lambda r: authorised.append(r.headers.get("authorization")) if "/v1/" in r.url else None
+    )
+    page.goto(studio_stack.url + "/studio#/models")
+    page.wait_for_selector("#key-form:not([hidden])")
+    assert "an API key is required" in page.inner_text("#key-error")
+    page.fill("#key-input", "gf_test")
+    page.press("#key-input", "Enter")  # the key form works from the keyboard
+    page.wait_for_selector("main[data-view=models] h1")
+    assert sent == [None, "Bearer gf_test"]
+    assert page.evaluate("sessionStorage.getItem('ganforge-key')") == "gf_test"
+    assert authorised[-1] == "Bearer gf_test" and len(authorised) >= 3  # whoami twice, then the models

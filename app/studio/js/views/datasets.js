@@ -32,10 +32,10 @@ function uploadForm(ctx, done) {
   const submit = el("button", { type: "submit", text: "Upload" });
   const form = el("form.card#upload-form", {},
     el("h2", { text: "Upload" }), drop,
-    field("Archive", file)[0], field("Name", name)[0], field("Image size", size)[0],
-    field("Channels", channels)[0],
-    field("Labels", labels, "folders: the first folder names the class; csv: labels.csv; utkface: ages from file names")[0],
-    field("Age bins", ageBins, "lower edges of the age groups (utkface, csv with ages)")[0],
+    el("div.spec", {}, field("Archive", file)[0], field("Name", name)[0], field("Image size", size)[0],
+      field("Channels", channels)[0],
+      field("Labels", labels, "folders: the first folder names the class; csv: labels.csv; utkface: ages from file names")[0],
+      field("Age bins", ageBins, "lower edges of the age groups (utkface, csv with ages)")[0]),
     el("div.row", {}, submit, bar, barText), error, result);
   for (const type of ["dragenter", "dragover"]) drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
@@ -75,11 +75,12 @@ function details(dataset) {
   return el("div", {},
     classes.length
       ? el("table.counts", {}, el("caption", { text: "Images per class" }),
-        ...classes.map(([label, count]) => el("tr", {}, el("th", { text: label }), el("td", { text: count }))))
+        el("tr", {}, ...classes.map(([label]) => el("th", { scope: "col", text: label }))),
+        el("tr", {}, ...classes.map(([, count]) => el("td", { text: count }))))
       : el("p.muted", { text: "no labels" }),
     dataset.skipped?.length
       ? el("details", {}, el("summary", { text: `${dataset.skipped.length} files skipped` }),
-        el("ul.skipped", {}, ...dataset.skipped.map((s) => el("li", { text: `${s.file ?? s.name ?? s.path}: ${s.reason}` }))))
+        el("ul.skipped", {}, ...dataset.skipped.map((s) => el("li", { text: `${s.path}: ${s.reason}` }))))
       : el("p.muted", { text: "no files skipped" }));
 }
 

@@ -2,7 +2,7 @@
 // with its default and description.
 
 import { getJSON, post } from "../api.js";
-import { el, errorBox, field, showError } from "../ui.js";
+import { duration, el, errorBox, field, showError } from "../ui.js";
 
 let openapi = null;
 
@@ -19,7 +19,22 @@ export async function render(root, params, ctx) {
   }
   const error = errorBox();
   const submit = el("button", { type: "submit", text: "Start training" });
-  form.append(el("div.row", {}, submit), error);
+  const estimate = el("output#estimate.muted");
+  form.append(el("div.row", {}, submit, estimate), error);
+  const { training_jobs: earlier } = await getJSON("/v1/training-jobs");
+  const measured = earlier.filter((job) => job.images_per_second).sort((a, b) => b.created_at.localeCompare(a.created_at))[0];
+  const value = (name) => {
+    const control = controls.find((c) => c.name === name);
+    try { return control.read() ?? control.default; } catch { return control.default; }
+  };
+  const showEstimate = () => {
+    if (!measured) { estimate.textContent = "estimated time: known once a run on this service has reported its speed"; return; }
+    const seconds = (value("steps") * value("batch_size")) / measured.images_per_second;
+    estimate.textContent = `estimated time ≈ ${duration(seconds)} at ${measured.images_per_second.toFixed(0)} images/s, `
+      + `the speed of ${measured.name} (a different spec or device trains at another speed)`;
+  };
+  form.addEventListener("input", showEstimate);
+  showEstimate();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     showError(error, null, form);
