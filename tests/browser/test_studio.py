@@ -165,6 +165,11 @@ def test_the_whole_walkthrough_in_the_studio(page, studio_stack: Stack, demo_arc
         for index in picks:
             pool.nth(index).click()
     assert page.locator("#slot-A img").count() == 2
+    page.fill("input[name=name]", "a_mean")  # a slot's mean, saved by name
+    page.select_option("select[name=save_what]", "A")
+    page.click("#save-latent")
+    page.wait_for_selector("#latent-a_mean")
+    page.select_option("select[name=save_what]", "result")
     page.click("#compute")
     page.wait_for_function("() => document.querySelectorAll('#arithmetic-result img').length === 9")
     page.fill("input[name=name]", "first")

@@ -49,7 +49,8 @@ export async function render(root, params, ctx) {
   }
   function drawSlot(slot) {
     clear(slotViews[slot]).append(el("strong", { text: `${slot} ${SLOTS[slot] < 0 ? "(subtracted)" : ""}` }),
-      ...slots[slot].map((image, index) => el("img", { src: pngURL(image.png_base64), alt: `seed ${image.seed} in ${slot}`, title: `seed ${image.seed}`, on: { click: () => { slots[slot].splice(index, 1); drawSlot(slot); } } })),
+      ...slots[slot].map((image, index) => el("button.pick", { type: "button", title: `remove seed ${image.seed} from ${slot}`, on: { click: () => { slots[slot].splice(index, 1); drawSlot(slot); } } },
+        el("img", { src: pngURL(image.png_base64), alt: `seed ${image.seed} in ${slot}` }))),
       el("span.muted", { text: slots[slot].length ? ` mean of ${slots[slot].length}` : " empty" }));
   }
   Object.keys(SLOTS).forEach(drawSlot);
@@ -76,13 +77,18 @@ export async function render(root, params, ctx) {
     } catch (failure) { showError(arithmeticError, failure); } finally { compute.disabled = false; }
   });
   const saveName = el("input", { name: "name", pattern: "[a-z0-9_]{1,64}", placeholder: "smiling_woman" });
-  const save = el("button#save-latent", { type: "button", text: "Save the result as" });
+  const what = el("select", { name: "save_what" }, el("option", { value: "result", text: "the result" }),
+    ...Object.keys(SLOTS).map((slot) => el("option", { value: slot, text: `the mean of slot ${slot}` })));
+  const save = el("button#save-latent", { type: "button", text: "Save" });
   const saveError = errorBox();
   save.addEventListener("click", async () => {
     showError(saveError, null);
-    if (!resultLatent) { saveError.textContent = "compute a result first"; return; }
+    let latent;
+    if (what.value === "result") latent = resultLatent && { vector: resultLatent };
+    else latent = slots[what.value].length && { seeds: slots[what.value].map((image) => image.seed) };
+    if (!latent) { saveError.textContent = what.value === "result" ? "compute a result first" : `slot ${what.value} is empty`; return; }
     try {
-      await postJSON(`/v1/models/${model.id}/latents`, { name: saveName.value, latent: { vector: resultLatent } });
+      await postJSON(`/v1/models/${model.id}/latents`, { name: saveName.value, latent });
       listLatents();
     } catch (failure) { showError(saveError, failure); }
   });
@@ -90,7 +96,7 @@ export async function render(root, params, ctx) {
   root.append(
     el("section.card", {}, el("h2", { text: "Pick exemplars" }), el("div.row", {}, field("First seed", base)[0], another, target), poolError, pool),
     el("section.card", {}, el("h2", { text: "A − B + C" }), el("div.slots", {}, ...Object.values(slotViews)), el("div.row", {}, compute), arithmeticError, result,
-      el("div.row", {}, save, field("Latent name", saveName, "[a-z0-9_], up to 64")[0]), saveError));
+      el("div.row", {}, field("Save", what)[0], field("as the latent named", saveName, "[a-z0-9_], up to 64")[0], save), saveError));
 
   // named latents and walks
   const latentList = el("ul.latents#latents");
