@@ -16,7 +16,7 @@ from app.errors import install_error_handlers
 from app.http_hygiene import HeadAsGet, NoSniff
 from app.locality import LocalOnly
 from app.redis_errors import install_redis_error_handlers
-from app.routers import datasets, evaluations, health, jobs, latents, models, training_jobs
+from app.routers import datasets, evaluations, health, jobs, latents, models, studio, training_jobs
 from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
 from app.stream_limit import StreamSlots
@@ -95,6 +95,7 @@ def create_app() -> FastAPI:
     app.include_router(latents.router, dependencies=[AnyKey])
     app.include_router(evaluations.router, dependencies=[AnyKey])
     app.include_router(jobs.router, dependencies=[AnyKey])
+    app.include_router(studio.router)  # the page, `/` → /studio, and /v1/whoami (docs/studio.md)
     return app
 
 
