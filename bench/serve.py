@@ -28,12 +28,12 @@ import numpy as np
 
 from bench.loadgen import HEADER, LoadResult, run_load
 from models.checkpoints import save_checkpoint
-from models.layout import checkpoint_path
 from models.networks import NetworkSpec
 from models.training import TrainConfig, Trainer
-from workers.contract import TrainingSpec
-from workers.redis_server import start_redis
-from workers.storage import ModelManifest, Storage, training_job_id_for, utc_now
+from workers.local.redis_server import start_redis
+from workers.shared.contract import TrainingSpec
+from workers.shared.layout import checkpoint_path
+from workers.shared.storage import ModelManifest, Storage, training_job_id_for, utc_now
 
 MODEL_ID = "m_bench"
 

@@ -35,8 +35,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from models.devices import pick_device
 from models.networks import Discriminator, Generator, NetworkSpec
-from models.recipes import ARCHITECTURES, AUGMENT_POLICIES
 from models.training import TrainConfig, Trainer
+from workers.shared.recipes import ARCHITECTURES, AUGMENT_POLICIES
 
 
 def synchronize(device: torch.device) -> None:

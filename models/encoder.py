@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.atomic import atomic_writer
 from models.networks import Generator, NetworkSpec, init_dcgan_weights
+from workers.shared.atomic import atomic_writer
 
 
 class Encoder(nn.Module):

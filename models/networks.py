@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from models import resnet
-from models.spec import NetworkSpec
+from workers.shared.spec import NetworkSpec
 
 WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
 

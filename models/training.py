@@ -24,8 +24,8 @@ from models.augment import Augment, policy_operations
 from models.devices import autocast_dtype
 from models.losses import LossName, discriminator_loss, generator_loss
 from models.networks import Discriminator, Generator, NetworkSpec
-from models.recipes import AugmentPolicy
 from models.sampling import generate, latents_for_seeds
+from workers.shared.recipes import AugmentPolicy
 
 
 @dataclass(frozen=True)

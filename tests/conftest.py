@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from workers.redis_server import start_redis
-from workers.settings import get_settings
+from workers.local.redis_server import start_redis
+from workers.shared.settings import get_settings
 
 
 def free_port() -> int:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.metrics.network_file import verified_feature_network_path
+from workers.shared.feature_network import verified_feature_network_path
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048

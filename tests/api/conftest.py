@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from workers.contract import TrainingSpec
-from workers.settings import get_settings
-from workers.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
+from workers.shared.contract import TrainingSpec
+from workers.shared.settings import get_settings
+from workers.shared.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
 
 # schemathesis 4.32+ needs Python 3.11, so the dev extra leaves it out on 3.10, and its test with it.
 collect_ignore = ["test_schemathesis.py"] if sys.version_info < (3, 11) else []

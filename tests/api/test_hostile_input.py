@@ -29,9 +29,9 @@ from PIL import Image
 
 from tests.api.conftest import LOOPBACK
 from tests.archives import png, zip_bytes
-from workers.contract import QUEUES
-from workers.settings import get_settings
-from workers.storage import Storage
+from workers.shared.contract import QUEUES
+from workers.shared.settings import get_settings
+from workers.shared.storage import Storage
 
 JSON = {"content-type": "application/json"}
 MiB = 2**20

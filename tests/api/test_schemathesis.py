@@ -44,9 +44,9 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi
 
 from tests.archives import labelled_zip, png
-from workers.generate_lane import GenerateCall, submit
-from workers.settings import get_settings
-from workers.storage import Storage
+from workers.shared.generate_lane import GenerateCall, submit
+from workers.shared.settings import get_settings
+from workers.shared.storage import Storage
 
 MAX_EXAMPLES = 50
 SEED = 20_240_611

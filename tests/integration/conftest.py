@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from workers.redis_server import start_redis
+from workers.local.redis_server import start_redis
 
 pytestmark = pytest.mark.integration
 

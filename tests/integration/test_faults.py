@@ -13,7 +13,7 @@ import pytest
 
 from models.checkpoints import load_checkpoint
 from tests.integration.conftest import Stack, client_of, running_stack, wait_for_training
-from workers.redis_server import start_redis
+from workers.local.redis_server import start_redis
 
 pytestmark = pytest.mark.integration
 

@@ -24,10 +24,10 @@ from rq.results import Result
 from rq.serializers import PickleSerializer
 
 from tests.integration.conftest import Stack, client_of, running_stack, wait_for_training
-from workers.contract import INTERPOLATE_JOB, TrainingSpec
-from workers.generate_lane import QUEUE_KEY, job_key
-from workers.serialization import DataSerializer
-from workers.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
+from workers.shared.contract import INTERPOLATE_JOB, TrainingSpec
+from workers.shared.generate_lane import QUEUE_KEY, job_key
+from workers.shared.serialization import DataSerializer
+from workers.shared.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Archive ingestion, packing and the built-in set (models/datasets.py). Archives are built in tmp_path."""
+"""Archive ingestion, packing and the built-in set (workers/shared/datasets/ingest.py). Archives are built in tmp_path."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import models.datasets
-from models.datasets import (
+import workers.shared.datasets.ingest
+from workers.shared.datasets.ingest import (
     DEFAULT_AGE_BINS,
     DatasetError,
     IngestLimits,
@@ -32,7 +32,7 @@ from models.datasets import (
     read_images,
     write_packed,
 )
-from models.packing import ImageSpill, write_npy
+from workers.shared.datasets.packed import ImageSpill, write_npy
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -811,13 +811,13 @@ def test_preview_png(tmp_path: Path) -> None:
 def counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Each call of the image decoder, counted."""
     calls: list[int] = []
-    decode = models.datasets._decode
+    decode = workers.shared.datasets.ingest._decode
 
     def counted(*arguments: object) -> object:
         calls.append(1)
         return decode(*arguments)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(models.datasets, "_decode", counted)
+    monkeypatch.setattr(workers.shared.datasets.ingest, "_decode", counted)
     return calls
 
 

@@ -16,10 +16,10 @@ from redis import Redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from workers.progress import publish_progress, read_progress
-from workers.queueing import enqueue_training
-from workers.serialization import DataSerializer
-from workers.storage import ModelManifest, Storage, utc_now
+from workers.shared.progress import publish_progress, read_progress
+from workers.shared.queueing import enqueue_training
+from workers.shared.serialization import DataSerializer
+from workers.shared.storage import ModelManifest, Storage, utc_now
 
 log = logging.getLogger("ganforge.recovery")
 

@@ -11,7 +11,7 @@ from types import TracebackType
 
 import numpy as np
 
-from models.atomic import atomic_writer
+from workers.shared.atomic import atomic_writer
 
 
 class ImageSpill:

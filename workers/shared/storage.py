@@ -22,8 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.atomic import atomic_write_text
-from models.layout import (
+from workers.shared.atomic import atomic_write_text
+from workers.shared.contract import ID_PATTERN, LATENT_NAME_PATTERN, TrainingSpec
+from workers.shared.layout import (
     best_evaluation,
     checkpoint_path,
     checkpoint_steps,
@@ -32,8 +33,7 @@ from models.layout import (
     sample_path,
     sample_steps,
 )
-from models.spec import NetworkSpec
-from workers.contract import ID_PATTERN, LATENT_NAME_PATTERN, TrainingSpec
+from workers.shared.spec import NetworkSpec
 
 TrainingStatus = Literal["queued", "running", "completed", "canceled", "failed"]
 FINISHED_STATUSES = ("completed", "canceled", "failed")
@@ -160,7 +160,8 @@ class Storage:
         return read_evaluations(self.model_dir(model_id))
 
     def best_evaluation(self, model_id: str) -> dict[str, Any] | None:
-        """The evaluation row of the model's best checkpoint still on disk (models.layout.best_evaluation)."""
+        """The evaluation row of the model's best checkpoint still on disk
+        (workers.shared.layout.best_evaluation)."""
         return best_evaluation(self.evaluations(model_id), self.checkpoint_steps(model_id))
 
     def real_features_file(self, dataset_id: str, image_size: int) -> Path:

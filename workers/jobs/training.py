@@ -1,4 +1,4 @@
-"""RQ job functions: plain functions that the API enqueues by name (see workers.contract)."""
+"""RQ job functions: plain functions that the API enqueues by name (see workers.shared.contract)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from typing import Any
 
 import torch
 
-from models.datasets import read_images
 from models.encoder import save_encoder, train_encoder
-from models.layout import encoder_path
 from models.run import CheckpointWriteFailed, Schedule, TrainingDiverged, resume_newest, run_training
 from models.training import StepMetrics, TrainConfig, Trainer
-from workers.contract import METRICS, TrainingSpec
-from workers.evaluation import ModelEvaluator
-from workers.progress import cancel_requested, publish_progress
-from workers.runtime import Runtime, current_runtime
-from workers.storage import ModelManifest, utc_now
+from workers.jobs.evaluation import ModelEvaluator
+from workers.jobs.runtime import Runtime, current_runtime
+from workers.shared.contract import METRICS, TrainingSpec
+from workers.shared.datasets.ingest import read_images
+from workers.shared.layout import encoder_path
+from workers.shared.progress import cancel_requested, publish_progress
+from workers.shared.storage import ModelManifest, utc_now
 
 CANCEL_CHECK_SECONDS = 0.5
 

@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.imaging import gif_bytes, grid_png, png_bytes, strip, tile
 from models.inversion import invert
 from models.latents import interpolate as interpolate_keys
 from models.latents import variations as latent_variations
 from models.latents import weighted_sum
 from models.sampling import generate, latent_for_seed, latents_for_seeds
-from workers.results import b64, document, header_list, picture
-from workers.runtime import Runtime, current_runtime
-from workers.storage import NamedLatentRecord, utc_now
+from workers.jobs.runtime import Runtime, current_runtime
+from workers.shared.imaging import gif_bytes, grid_png, png_bytes, strip, tile
+from workers.shared.results import b64, document, header_list, picture
+from workers.shared.storage import NamedLatentRecord, utc_now
 
 Definition = dict[str, Any]
 

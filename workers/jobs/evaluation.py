@@ -1,21 +1,26 @@
 """Evaluating a model's checkpoints on a worker: the data set's real features (computed once per data set
 and size, then read from storage), the fakes' features, the figures, and the row stored with the model.
 
-Used by the evaluation job (workers.evaluation_jobs) and by the training job between steps."""
+`evaluate_model` is the evaluation job (POST /v1/models/{id}/evaluations); the training job uses
+`ModelEvaluator` between steps (workers.jobs.training)."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from models.atomic import atomic_write_bytes, atomic_write_text
-from models.datasets import read_images
+from rq import get_current_job
+
 from models.evaluation import FeatureSet, Progress, fake_features, real_features, score
 from models.metrics.inception import load_feature_network
 from models.networks import Generator
-from workers.runtime import Runtime
-from workers.storage import ModelManifest, utc_now
+from workers.jobs.runtime import Runtime, current_runtime
+from workers.shared.atomic import atomic_write_bytes, atomic_write_text
+from workers.shared.datasets.ingest import read_images
+from workers.shared.progress import publish_progress
+from workers.shared.storage import ModelManifest, utc_now
 
 
 class ModelEvaluator:
@@ -71,3 +76,21 @@ class ModelEvaluator:
         if not manifest.conditional:
             self._real = FeatureSet(self._real.features, None)
         return self._real
+
+
+def evaluate_model(model_id: str, step: int, samples: int, metrics: list[str]) -> dict[str, Any]:
+    """FID, KID and precision/recall of checkpoint `step`'s EMA generator on `samples` images; the row
+    is stored with the model and returned. Progress (phase, done, total) is published as it goes."""
+    runtime = current_runtime()
+    manifest = runtime.storage.read_model(model_id)
+    if manifest is None:
+        raise FileNotFoundError(f"model {model_id} does not exist")
+    job = get_current_job()
+
+    def report(phase: str, done: int, total: int) -> None:
+        if job is not None:
+            snapshot = {"phase": phase, "done": done, "total": total, "updated_at": utc_now().isoformat()}
+            publish_progress(runtime.redis, job.id, snapshot)
+
+    generator = runtime.generator(model_id, step)
+    return ModelEvaluator(runtime, manifest, report).evaluate(generator, step, samples, metrics, "request")

@@ -19,7 +19,7 @@ is waiting for it (the request asked for 202, or its wait has run out); an answe
 request takes straight from its reply list is kept REPLY_TTL_SECONDS, so a busy service does not hold
 an hour of images in Redis.
 
-The worker side (taking batches, rendering, answering) is workers.generate_consumer.
+The worker side (taking batches, rendering, answering) is workers.jobs.generate.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from workers.serialization import DataSerializer, UnreadableData
+from workers.shared.serialization import DataSerializer, UnreadableData
 
 QUEUE_KEY = "ganforge:generate:queue"
 CONSUMERS_KEY = "ganforge:generate:consumers"
@@ -123,7 +123,7 @@ def record_queued(pipeline: Any, call: GenerateCall) -> None:
 
 @dataclass(frozen=True)
 class Answer:
-    """A finished request's outcome: the result (workers.results' shape) or why it failed."""
+    """A finished request's outcome: the result (workers.shared.results' shape) or why it failed."""
 
     result: dict[str, Any] | None
     error: str | None = None

@@ -2,7 +2,7 @@
 digits set. numpy, Pillow and the standard library only (no torch): the API process imports this.
 
 Archives are never extracted to disk: members are read into memory one at a time, each read bounded.
-Decoded images go to a scratch file as they come and are packed from it (models.packing): neither the
+Decoded images go to a scratch file as they come and are packed from it (workers.shared.datasets.packed): neither the
 archive nor the packed set is ever whole in memory, and the decoded size is capped (IngestLimits).
 Every member's name, type and declared size is vetted (for a zip before anything is read, for a tar as
 the stream reaches it) and one unsafe member rejects the whole upload.
@@ -39,9 +39,9 @@ from typing import IO, Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from models.atomic import atomic_writer
-from models.imaging import grid_png
-from models.packing import ImageSpill, write_npy
+from workers.shared.atomic import atomic_writer
+from workers.shared.datasets.packed import ImageSpill, write_npy
+from workers.shared.imaging import grid_png
 
 LabelMode = Literal["none", "folders", "csv", "utkface"]
 LABEL_MODES: tuple[str, ...] = ("none", "folders", "csv", "utkface")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw
 
-from models.imaging import png_bytes
+from workers.shared.imaging import png_bytes
 
 Series = tuple[str, tuple[int, int, int]]  # a row key and its colour
 

@@ -10,8 +10,8 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from workers.contract import EVALUATE_JOB, EVALUATION_QUEUE, SAMPLING_QUEUE, TRAIN_JOB, TRAINING_QUEUE
-from workers.serialization import DataSerializer
+from workers.shared.contract import EVALUATE_JOB, EVALUATION_QUEUE, SAMPLING_QUEUE, TRAIN_JOB, TRAINING_QUEUE
+from workers.shared.serialization import DataSerializer
 
 TRAINING_RESULT_TTL = 30 * 24 * 3600
 SAMPLING_JOB_TIMEOUT = 300

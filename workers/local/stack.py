@@ -1,6 +1,6 @@
-"""`python -m workers.local_stack`: the whole service on one machine — Redis (started only when none
+"""`python -m workers.local.stack`: the whole service on one machine — Redis (started only when none
 answers at REDIS_URL), one worker per queue (training, evaluation, sampling) and the API — stopped
-together. A process that dies is started again with a backoff (workers.supervisor): a crashed worker
+together. A process that dies is started again with a backoff (workers.local.supervisor): a crashed worker
 is not a reason to stop the API."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from workers.contract import QUEUES
-from workers.redis_server import local_port, redis_answers, start_redis
-from workers.settings import get_settings
-from workers.supervisor import Supervised
+from workers.local.redis_server import local_port, redis_answers, start_redis
+from workers.local.supervisor import Supervised
+from workers.shared.contract import QUEUES
+from workers.shared.settings import get_settings
 
 
 def spawn_worker(queue: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -47,7 +47,7 @@ def local_redis(url: str, data_dir: Path, maxmemory_mb: int) -> Callable[[], sub
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workers.local_stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m workers.local.stack", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    while not stopping:  # a process that exits is started again (workers.supervisor)
+    while not stopping:  # a process that exits is started again (workers.local.supervisor)
         for process in supervised:
             process.check()
         time.sleep(0.2)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
-from models.spec import NetworkSpec, widths
+from workers.shared.spec import NetworkSpec, widths
 
 FLOAT_BYTES = 4
 GENERATOR_COPIES = 5  # weights, gradients, Adam's two moments, the EMA generator

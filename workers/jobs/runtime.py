@@ -13,12 +13,12 @@ from redis import Redis
 from models.checkpoints import load_checkpoint
 from models.devices import pick_device
 from models.encoder import Encoder, load_encoder
-from models.layout import encoder_path
 from models.networks import Discriminator, Generator
 from models.training import TrainConfig, load_generator
-from workers.model_cache import ModelCache, weight_bytes
-from workers.settings import Settings, get_settings
-from workers.storage import Storage
+from workers.jobs.model_cache import ModelCache, weight_bytes
+from workers.shared.layout import encoder_path
+from workers.shared.settings import Settings, get_settings
+from workers.shared.storage import Storage
 
 
 @dataclass

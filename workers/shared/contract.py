@@ -9,20 +9,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from models.budgets import MAX_IMAGES, MAX_LATENT_VALUE, MAX_WEIGHT, check_frames
-from models.recipes import Architecture, AugmentPolicy
+from workers.shared.budgets import MAX_IMAGES, MAX_LATENT_VALUE, MAX_WEIGHT, check_frames
+from workers.shared.recipes import Architecture, AugmentPolicy
 
 TRAINING_QUEUE = "training"
 EVALUATION_QUEUE = "evaluation"
 SAMPLING_QUEUE = "sampling"
 QUEUES = (TRAINING_QUEUE, EVALUATION_QUEUE, SAMPLING_QUEUE)
 
-TRAIN_JOB = "workers.jobs.train_model"
-INTERPOLATE_JOB = "workers.latent_jobs.interpolate"
-ARITHMETIC_JOB = "workers.latent_jobs.arithmetic"
-INVERT_JOB = "workers.latent_jobs.invert_image"
-TRANSFORM_JOB = "workers.latent_jobs.transform"
-EVALUATE_JOB = "workers.evaluation_jobs.evaluate_model"
+TRAIN_JOB = "workers.jobs.training.train_model"
+INTERPOLATE_JOB = "workers.jobs.latents.interpolate"
+ARITHMETIC_JOB = "workers.jobs.latents.arithmetic"
+INVERT_JOB = "workers.jobs.latents.invert_image"
+TRANSFORM_JOB = "workers.jobs.latents.transform"
+EVALUATE_JOB = "workers.jobs.evaluation.evaluate_model"
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 LATENT_NAME_PATTERN = r"^[a-z0-9_]{1,64}$"

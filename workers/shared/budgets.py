@@ -24,7 +24,7 @@ MAX_WEIGHT = 1000.0
 """Largest |weight| of an arithmetic term, in `terms` or in an `expression`."""
 
 RENDER_PASS_BYTES = 128 * 2**20
-"""Memory one forward pass of G may take (models.footprint's bound): larger renders go in several
+"""Memory one forward pass of G may take (workers.shared.footprint's bound): larger renders go in several
 passes, so a worker's peak does not grow with the request."""
 
 MAX_RENDER_PASS_IMAGES = 64

@@ -1,11 +1,12 @@
 """The shape of a generator and discriminator pair, torch-free: the API sizes a training job's memory
-from it (models.footprint) before anything is queued, and models.networks builds the networks from it."""
+from it (workers.shared.footprint) before anything is queued, and models.networks builds the networks
+from it."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from models.recipes import ARCHITECTURES, Architecture
+from workers.shared.recipes import ARCHITECTURES, Architecture
 
 IMAGE_SIZES = (32, 64, 128)
 

@@ -1,5 +1,5 @@
-"""The sampling worker's side of the generate lane (workers.generate_lane): take the waiting requests
-as one batch, render them (workers.batching: one forward pass per model and checkpoint), answer each.
+"""The sampling worker's side of the generate lane (workers.shared.generate_lane): take the waiting requests
+as one batch, render them (workers.jobs.batching: one forward pass per model and checkpoint), answer each.
 
 Dynamic batching, in the spirit of TorchServe's batch_size / max_batch_delay: the consumer takes the
 first request as soon as it arrives, then whatever else is waiting, waiting up to `batch_max_delay_ms`
@@ -24,8 +24,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from workers.batching import RenderedPass, encode_results, model_groups, render_pass
-from workers.generate_lane import (
+from workers.jobs.batching import RenderedPass, encode_results, model_groups, render_pass
+from workers.jobs.heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, repeating
+from workers.jobs.runtime import Runtime
+from workers.shared.generate_lane import (
     CONSUMERS_KEY,
     MAX_ATTEMPTS,
     QUEUE_KEY,
@@ -35,9 +37,7 @@ from workers.generate_lane import (
     answer,
     taken_key,
 )
-from workers.heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, repeating
-from workers.runtime import Runtime
-from workers.serialization import UnreadableData
+from workers.shared.serialization import UnreadableData
 
 log = logging.getLogger("ganforge.generate")
 

@@ -6,7 +6,7 @@ is RQ's SimpleWorker plus a heartbeat thread: SimpleWorker sends no heartbeats w
 training job of hours would look abandoned. With heartbeats, a worker killed mid-job is noticed within
 HEARTBEAT_TTL_SECONDS.
 
-Its job data and results are msgpack (workers.serialization), never pickle. A Redis at its memory limit
+Its job data and results are msgpack (workers.shared.serialization), never pickle. A Redis at its memory limit
 (maxmemory, noeviction) refuses writes with OOM, and RQ's worker quits on any error in its loop. This
 one tolerates OOM in each step of that loop (suspension check, maintenance, dequeue, job, heartbeat)
 and waits it out, so a full Redis does not take the workers down with it; a job whose outcome could
@@ -25,18 +25,18 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.worker import WorkerStatus
 
-from workers.contract import TRAINING_QUEUE
-from workers.heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, repeating
-from workers.recovery import recover_abandoned_training
-from workers.runtime import current_runtime
-from workers.serialization import DataSerializer
+from workers.jobs.heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, repeating
+from workers.jobs.recovery import recover_abandoned_training
+from workers.jobs.runtime import current_runtime
+from workers.shared.contract import TRAINING_QUEUE
+from workers.shared.serialization import DataSerializer
 
 MAINTENANCE_SECONDS = 15
 REDIS_FULL_WAIT_SECONDS = 5
 
 
 class InProcessWorker(SimpleWorker):
-    """Also, on a training queue, queues again the training jobs whose worker died (workers.recovery),
+    """Also, on a training queue, queues again the training jobs whose worker died (workers.jobs.recovery),
     checked every MAINTENANCE_SECONDS or so while idle."""
 
     def __init__(self, *args, **kwargs) -> None:

@@ -1,5 +1,5 @@
 """Rendering a batch of generate requests: one forward pass per model and checkpoint, then each
-request's images split back out and encoded. workers.generate_consumer forms the batches, and encodes
+request's images split back out and encoded. workers.jobs.generate forms the batches, and encodes
 one pass while the next renders.
 
 Sampling runs the generator in eval mode, so an image depends on its own latent and label only: a seed
@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.imaging import grid_png, png_bytes
 from models.sampling import generate, latents_for_seeds
-from workers.generate_lane import GenerateCall
-from workers.results import b64, document, picture
-from workers.runtime import Runtime
+from workers.jobs.runtime import Runtime
+from workers.shared.generate_lane import GenerateCall
+from workers.shared.imaging import grid_png, png_bytes
+from workers.shared.results import b64, document, picture
 
 
 def model_groups(calls: list[GenerateCall]) -> list[list[GenerateCall]]:
@@ -57,7 +57,7 @@ def render_pass(runtime: Runtime, calls: list[GenerateCall]) -> RenderedPass:
 
 
 def encode_results(rendered: RenderedPass) -> dict[str, dict[str, Any]]:
-    """Each call's result (workers.results' shape, PNG-encoded) by job id."""
+    """Each call's result (workers.shared.results' shape, PNG-encoded) by job id."""
     results, start = {}, 0
     for call in rendered.calls:
         own = rendered.images[start : start + len(call.seeds)]

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from models.atomic import atomic_write_bytes
-from models.datasets import (
+from workers.shared.atomic import atomic_write_bytes
+from workers.shared.datasets.ingest import (
     IngestLimits,
     LabelMode,
     PackedDataset,
@@ -22,7 +22,7 @@ from models.datasets import (
     preview_png,
     write_packed,
 )
-from workers.storage import DatasetManifest, SkippedFileRecord, Storage, new_id, utc_now
+from workers.shared.storage import DatasetManifest, SkippedFileRecord, Storage, new_id, utc_now
 
 BUILTIN_DIGITS_ID = "digits"
 PREVIEW_FILE = "preview.png"
@@ -39,7 +39,7 @@ def ingest_upload(
     limits: IngestLimits,
     age_bins: Sequence[int] | None = None,
 ) -> DatasetManifest:
-    """Decode and pack the archive's images; raises models.datasets.DatasetError when it is unusable.
+    """Decode and pack the archive's images; raises workers.shared.datasets.ingest.DatasetError when it is unusable.
     `age_bins` (lower edges) buckets ages for labels=utkface or a labels.csv with an age column; the
     edges used are recorded in the manifest."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from models.budgets import MAX_WEIGHT
+from workers.shared.budgets import MAX_WEIGHT
 
 
 class ExpressionError(ValueError):
