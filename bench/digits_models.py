@@ -12,7 +12,7 @@ import numpy as np
 from models.encoder import Encoder, train_encoder
 from models.networks import Discriminator, Generator, NetworkSpec
 from models.training import TrainConfig, Trainer
-from workers.shared.datasets.ingest import builtin_digits
+from workers.shared.datasets.builtin import builtin_digits
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:

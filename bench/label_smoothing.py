@@ -36,7 +36,8 @@ from bench.transform_quality import features
 from models.networks import NetworkSpec
 from models.sampling import generate, latents_for_seeds
 from models.training import TrainConfig, Trainer
-from workers.shared.datasets.ingest import PackedDataset, ingest_archive
+from workers.shared.datasets.ingest import ingest_archive
+from workers.shared.datasets.packed import PackedDataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

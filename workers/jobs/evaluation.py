@@ -18,7 +18,7 @@ from models.metrics.inception import load_feature_network
 from models.networks import Generator
 from workers.jobs.runtime import Runtime, current_runtime
 from workers.shared.atomic import atomic_write_bytes, atomic_write_text
-from workers.shared.datasets.ingest import read_images
+from workers.shared.datasets.packed import read_images
 from workers.shared.progress import publish_progress
 from workers.shared.storage import ModelManifest, utc_now
 

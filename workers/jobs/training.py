@@ -15,7 +15,7 @@ from models.training import StepMetrics, TrainConfig, Trainer
 from workers.jobs.evaluation import ModelEvaluator
 from workers.jobs.runtime import Runtime, current_runtime
 from workers.shared.contract import METRICS, TrainingSpec
-from workers.shared.datasets.ingest import read_images
+from workers.shared.datasets.packed import read_images
 from workers.shared.layout import encoder_path
 from workers.shared.progress import cancel_requested, publish_progress
 from workers.shared.storage import ModelManifest, utc_now

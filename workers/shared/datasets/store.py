@@ -13,15 +13,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from workers.shared.atomic import atomic_write_bytes
-from workers.shared.datasets.ingest import (
-    IngestLimits,
-    LabelMode,
-    PackedDataset,
-    builtin_digits,
-    ingest_archive,
-    preview_png,
-    write_packed,
-)
+from workers.shared.datasets.archives import IngestLimits
+from workers.shared.datasets.builtin import builtin_digits
+from workers.shared.datasets.ingest import ingest_archive
+from workers.shared.datasets.labels import LabelMode
+from workers.shared.datasets.packed import PackedDataset, preview_png, write_packed
 from workers.shared.storage import DatasetManifest, SkippedFileRecord, Storage, new_id, utc_now
 
 BUILTIN_DIGITS_ID = "digits"
@@ -39,9 +35,9 @@ def ingest_upload(
     limits: IngestLimits,
     age_bins: Sequence[int] | None = None,
 ) -> DatasetManifest:
-    """Decode and pack the archive's images; raises workers.shared.datasets.ingest.DatasetError when it is unusable.
-    `age_bins` (lower edges) buckets ages for labels=utkface or a labels.csv with an age column; the
-    edges used are recorded in the manifest."""
+    """Decode and pack the archive's images; raises DatasetError (workers.shared.datasets.errors) when it
+    is unusable. `age_bins` (lower edges) buckets ages for labels=utkface or a labels.csv with an age
+    column; the edges used are recorded in the manifest."""
 
     def pack(staging: Path) -> PackedDataset:
         return ingest_archive(
