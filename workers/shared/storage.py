@@ -172,9 +172,6 @@ class Storage:
     def read_dataset(self, dataset_id: str) -> DatasetManifest | None:
         return _read(self.dataset_dir(dataset_id) / "manifest.json", DatasetManifest)
 
-    def write_dataset(self, manifest: DatasetManifest) -> None:
-        _write(self.dataset_dir(manifest.id) / "manifest.json", manifest)
-
     def list_datasets(self) -> list[DatasetManifest]:
         return _list(self.root / "datasets", DatasetManifest)
 
