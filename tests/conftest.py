@@ -15,6 +15,16 @@ from workers.local.redis_server import start_redis
 from workers.shared.settings import get_settings
 
 
+class Payload:
+    """Unpickling this creates `marker`: proof that a payload ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

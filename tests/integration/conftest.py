@@ -109,6 +109,14 @@ def api(stack: Stack) -> Iterator[httpx.Client]:
     yield from client_of(stack)
 
 
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Until `condition()` holds; fails after `timeout` seconds naming `what` it waited for."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
 def wait_for_training(
     api: httpx.Client, job_id: str, statuses: tuple[str, ...], timeout: float = 240
 ) -> dict:

@@ -11,20 +11,11 @@ import msgpack
 import numpy as np
 import pytest
 
+from tests.conftest import Payload
 from workers.shared.generate_lane import Answer, GenerateCall
 from workers.shared.serialization import DataSerializer, UnreadableData
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class _Payload:
-    """Unpickling this creates `marker`: proof that a payload ran."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 def test_values_round_trip_as_data() -> None:
@@ -65,7 +56,7 @@ def test_what_is_not_data_is_not_written(value: object) -> None:
 
 def test_a_pickle_is_refused_unread(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    crafted = pickle.dumps({"result": _Payload(marker)})
+    crafted = pickle.dumps({"result": Payload(marker)})
     with pytest.raises(UnreadableData):
         DataSerializer.loads(crafted)
     with pytest.raises(UnreadableData):

@@ -251,13 +251,8 @@ def transform(
     if format == "gif":
         return picture(gif_bytes(rendered, frame_ms=150), headers, media_type="image/gif")
     if format == "png":
-        inputs = [image] if image is not None else []
-        frames = np.stack([*inputs, reconstruction, *rendered])
-        walk = [caption for label in target_labels for caption in [label, *[""] * steps_between]][
-            : len(rendered)
-        ]
-        captions = [*(["input"] if image is not None else []), "rebuilt", *walk]
-        return picture(png_bytes(strip(frames, captions)), headers)
+        strip_png = _transform_strip(image, reconstruction, rendered, target_labels, steps_between)
+        return picture(strip_png, headers)
     payload = {
         "model_id": model_id,
         "checkpoint": checkpoint,
@@ -272,3 +267,19 @@ def transform(
         **extra,
     }
     return document(payload, headers)
+
+
+def _transform_strip(
+    image: np.ndarray | None,
+    reconstruction: np.ndarray,
+    rendered: np.ndarray,
+    target_labels: list[str],
+    steps_between: int,
+) -> bytes:
+    """The captioned strip: the input (when there is one), its reconstruction, then every frame, each
+    target's frame captioned with its label."""
+    inputs = [image] if image is not None else []
+    frames = np.stack([*inputs, reconstruction, *rendered])
+    walk = [caption for label in target_labels for caption in [label, *[""] * steps_between]][: len(rendered)]
+    captions = [*(["input"] if image is not None else []), "rebuilt", *walk]
+    return png_bytes(strip(frames, captions))
