@@ -171,7 +171,7 @@ def test_bad_options(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Decoded size and packing on disk
+# Decoded size
 
 
 def counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
