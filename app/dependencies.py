@@ -13,9 +13,9 @@ from redis import Redis
 from app.lane_client import GenerateLane
 from app.queue_client import JobClient
 from app.security import PrincipalDep
-from workers.contract import ID_PATTERN
-from workers.settings import Settings, get_settings
-from workers.storage import DatasetManifest, ModelManifest, Storage
+from workers.shared.contract import ID_PATTERN
+from workers.shared.settings import Settings, get_settings
+from workers.shared.storage import DatasetManifest, ModelManifest, Storage
 
 
 async def current_settings() -> Settings:

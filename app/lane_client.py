@@ -18,7 +18,15 @@ from redis.exceptions import RedisError
 
 from app.holdings import claim_async
 from app.queue_client import render_value
-from workers.generate_lane import Answer, GenerateCall, enqueue, job_key, record_queued, reply_key, submit
+from workers.shared.generate_lane import (
+    Answer,
+    GenerateCall,
+    enqueue,
+    job_key,
+    record_queued,
+    reply_key,
+    submit,
+)
 
 CAREFUL_SECONDS = 60
 

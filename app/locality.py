@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.security import parse_keys
-from workers.settings import get_settings
+from workers.shared.settings import get_settings
 
 HOW_TO_CONFIGURE = (
     "Configure API keys: make one with `ganforge new-key --role admin` and put its entry in "

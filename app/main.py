@@ -20,9 +20,9 @@ from app.routers import datasets, evaluations, health, jobs, latents, models, st
 from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
 from app.stream_limit import StreamSlots
-from workers.datasets import ensure_builtin_datasets
-from workers.settings import get_settings
-from workers.storage import Storage
+from workers.shared.datasets.store import ensure_builtin_datasets
+from workers.shared.settings import get_settings
+from workers.shared.storage import Storage
 
 DESCRIPTION = """
 Train GANs with one `curl` and generate from them over HTTP.

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import HTTPException
 
 from app.errors import field_error
-from workers.contract import LatentRef, NamedLatent, VectorLatent
-from workers.storage import ModelManifest, Storage
+from workers.shared.contract import LatentRef, NamedLatent, VectorLatent
+from workers.shared.storage import ModelManifest, Storage
 
 
 def checkpoint_step(model: ModelManifest, step: int | str | None, storage: Storage) -> int:

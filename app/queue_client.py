@@ -18,10 +18,10 @@ from rq.job import Job
 from rq.results import Result
 
 from app.holdings import claim, holdings_key
-from workers.generate_lane import REPLY_TTL_SECONDS
-from workers.queueing import enqueue_evaluation, enqueue_sampling, enqueue_training, new_job_id
-from workers.serialization import DataSerializer
-from workers.settings import Settings
+from workers.shared.generate_lane import REPLY_TTL_SECONDS
+from workers.shared.queueing import enqueue_evaluation, enqueue_sampling, enqueue_training, new_job_id
+from workers.shared.serialization import DataSerializer
+from workers.shared.settings import Settings
 
 
 def wants_async(prefer: str | None) -> bool:

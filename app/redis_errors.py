@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import OutOfMemoryError
 from rq.exceptions import DeserializationError
 
-from workers.serialization import UnreadableData
+from workers.shared.serialization import UnreadableData
 
 log = logging.getLogger("ganforge.api")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from workers.contract import TrainingSpec
-from workers.storage import NamedLatentRecord, SkippedFileRecord, TrainingStatus
+from workers.shared.contract import TrainingSpec
+from workers.shared.storage import NamedLatentRecord, SkippedFileRecord, TrainingStatus
 
 PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {

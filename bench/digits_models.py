@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 
-from models.datasets import builtin_digits
 from models.encoder import Encoder, train_encoder
 from models.networks import Discriminator, Generator, NetworkSpec
 from models.training import TrainConfig, Trainer
+from workers.shared.datasets.builtin import builtin_digits
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:

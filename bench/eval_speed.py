@@ -21,7 +21,7 @@ from models.evaluation import FeatureSet, fake_features, score
 from models.metrics.inception import load_feature_network
 from models.networks import NetworkSpec
 from models.training import TrainConfig, Trainer
-from workers.contract import METRICS
+from workers.shared.contract import METRICS
 
 
 def main() -> None:

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from models.imaging import png_bytes
 from models.sampling import generate, latent_for_seed
 from models.training import load_generator
+from workers.shared.imaging import png_bytes
 
 checkpoint = torch.load(Path(os.environ["HANDROLLED_CHECKPOINT"]), map_location="cpu", weights_only=True)
 generator = load_generator(checkpoint)

@@ -33,10 +33,11 @@ from sklearn.metrics import pairwise_distances
 from sklearn.model_selection import cross_val_score
 
 from bench.transform_quality import features
-from models.datasets import PackedDataset, ingest_archive
 from models.networks import NetworkSpec
 from models.sampling import generate, latents_for_seeds
 from models.training import TrainConfig, Trainer
+from workers.shared.datasets.ingest import ingest_archive
+from workers.shared.datasets.packed import PackedDataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,11 +22,11 @@ import torch
 
 from bench.digits_models import add_training_arguments, progress, split_digits, train_models
 from models.encoder import Encoder
-from models.expressions import parse_expression
 from models.inversion import invert
 from models.latents import interpolate, variations, weighted_sum
 from models.networks import Discriminator, Generator, NetworkSpec
 from models.sampling import generate, latents_for_seeds
+from workers.shared.expressions import parse_expression
 
 
 def inversion_table(

@@ -1,12 +1,12 @@
-"""PNG encoding: ganforge's encoder (models.imaging.png_bytes: Up filter + ISA-L deflate) beside Pillow's
-at its fastest level, on the kinds of picture the service writes, measured in one run.
+"""PNG encoding: ganforge's encoder (workers.shared.imaging.png_bytes: Up filter + ISA-L deflate)
+beside Pillow's at its fastest level, on the kinds of picture the service writes, measured in one run.
 
     python -m bench.png_encode [--repeats 300]
 
 Rows: one 64 px image of an untrained DCGAN (what `generate` encodes per request), a smooth 64 px image
 (gradient and noise), a 4×4 sample grid, and captioned strips (flat colours and text, like the
-transform route's picture; images under 64 px are enlarged by repeating pixels, as models.imaging.strip
-does).
+transform route's picture; images under 64 px are enlarged by repeating pixels, as
+workers.shared.imaging.strip does).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.imaging import png_bytes, strip, tile, to_pil
 from models.networks import Generator, NetworkSpec
 from models.sampling import generate, latents_for_seeds
+from workers.shared.imaging import png_bytes, strip, tile, to_pil
 
 
 def pillow_png(image: np.ndarray | Image.Image) -> bytes:
-    """Pillow at its fastest level, as models.imaging encoded before."""
+    """Pillow at its fastest level, as workers.shared.imaging encoded before."""
     picture = image if isinstance(image, Image.Image) else to_pil(image)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", compress_level=1)

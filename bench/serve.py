@@ -28,12 +28,12 @@ import numpy as np
 
 from bench.loadgen import HEADER, LoadResult, run_load
 from models.checkpoints import save_checkpoint
-from models.layout import checkpoint_path
 from models.networks import NetworkSpec
 from models.training import TrainConfig, Trainer
-from workers.contract import TrainingSpec
-from workers.redis_server import start_redis
-from workers.storage import ModelManifest, Storage, training_job_id_for, utc_now
+from workers.local.redis_server import start_redis
+from workers.shared.contract import TrainingSpec
+from workers.shared.layout import checkpoint_path
+from workers.shared.storage import ModelManifest, Storage, training_job_id_for, utc_now
 
 MODEL_ID = "m_bench"
 
@@ -92,6 +92,41 @@ def peak_memory_mb(pid: int) -> float:
 
 
 def main() -> None:
+    args = parse_arguments()
+    root = Path(tempfile.mkdtemp(prefix="ganforge-bench-"))
+    checkpoint = write_model(root / "data", args.size)
+    processes, api_port, reference_port = start_servers(root, checkpoint)
+    try:
+        wait_for(
+            f"http://127.0.0.1:{api_port}/readyz", lambda response: response.json()["workers"]["sampling"]
+        )
+        wait_for(f"http://127.0.0.1:{reference_port}/docs")
+        ganforge = f"http://127.0.0.1:{api_port}/v1/models/{MODEL_ID}/generate"
+        reference = f"http://127.0.0.1:{reference_port}/generate"
+        for url in (ganforge, reference):  # warm up: load the model, first kernels
+            run_load(url, {}, 2, 2)
+        print(
+            f"{args.size} px DCGAN (base_channels 64), one image per request, {args.seconds:.0f} s per "
+            f"server and row in {args.rounds} alternating slices"
+        )
+        print(HEADER)
+        measured = {name: processes[name].pid for name in ("sampling worker", "ganforge API", "redis")}
+        measured["load generator"] = os.getpid()
+        cpu_rows = [measure_row(args, clients, ganforge, reference, measured) for clients in args.clients]
+        print("\nCPU per ganforge request, ms (from /proc, user + system)\n")
+        print("| clients | " + " | ".join(measured) + " |\n|---:|" + "---:|" * len(measured))
+        print("\n".join(cpu_rows))
+        print("\n| process | peak memory (VmHWM) MB |\n|---|---:|")
+        for name, process in processes.items():
+            print(f"| {name} | {peak_memory_mb(process.pid):.0f} |")
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            process.wait(timeout=30)
+
+
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -101,10 +136,12 @@ def main() -> None:
         "--rounds", type=int, default=5, help="alternating slices per row, which share the seconds"
     )
     parser.add_argument("--size", type=int, default=64)
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="ganforge-bench-"))
-    checkpoint = write_model(root / "data", args.size)
+
+def start_servers(root: Path, checkpoint: Path) -> tuple[dict[str, subprocess.Popen], int, int]:
+    """Redis, a sampling worker and the API on `root`'s data folder, and the hand-rolled server on
+    `checkpoint`: the processes by name, the API's port and the hand-rolled server's."""
     redis_port, api_port, reference_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
@@ -136,49 +173,28 @@ def main() -> None:
         env={**env, "HANDROLLED_CHECKPOINT": str(checkpoint)},
         **quiet,
     )
-    try:
-        wait_for(
-            f"http://127.0.0.1:{api_port}/readyz", lambda response: response.json()["workers"]["sampling"]
-        )
-        wait_for(f"http://127.0.0.1:{reference_port}/docs")
-        ganforge = f"http://127.0.0.1:{api_port}/v1/models/{MODEL_ID}/generate"
-        reference = f"http://127.0.0.1:{reference_port}/generate"
-        for url in (ganforge, reference):  # warm up: load the model, first kernels
-            run_load(url, {}, 2, 2)
-        print(
-            f"{args.size} px DCGAN (base_channels 64), one image per request, {args.seconds:.0f} s per "
-            f"server and row in {args.rounds} alternating slices"
-        )
-        print(HEADER)
-        cpu_rows = []
-        measured = {name: processes[name].pid for name in ("sampling worker", "ganforge API", "redis")}
-        measured["load generator"] = os.getpid()
-        for clients in args.clients:
-            # Alternating slices: the servers share whatever the machine's speed does meanwhile.
-            slice_seconds = args.seconds / args.rounds
-            references, results, cpu = [], [], dict.fromkeys(measured, 0.0)
-            for _ in range(args.rounds):
-                references.append(run_load(reference, {}, clients, slice_seconds))
-                before = {name: cpu_seconds(pid) for name, pid in measured.items()}
-                results.append(run_load(ganforge, {}, clients, slice_seconds))
-                for name, pid in measured.items():
-                    cpu[name] += cpu_seconds(pid) - before[name]
-            result = LoadResult.pooled(results)
-            print(LoadResult.pooled(references).row("hand-rolled in-process"))
-            print(result.row("ganforge via queue"), flush=True)
-            per_request = [seconds * 1000 / max(len(result.latencies_ms), 1) for seconds in cpu.values()]
-            cpu_rows.append(f"| {clients} | " + " | ".join(f"{ms:.2f}" for ms in per_request) + " |")
-        print("\nCPU per ganforge request, ms (from /proc, user + system)\n")
-        print("| clients | " + " | ".join(measured) + " |\n|---:|" + "---:|" * len(measured))
-        print("\n".join(cpu_rows))
-        print("\n| process | peak memory (VmHWM) MB |\n|---|---:|")
-        for name, process in processes.items():
-            print(f"| {name} | {peak_memory_mb(process.pid):.0f} |")
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.wait(timeout=30)
+    return processes, api_port, reference_port
+
+
+def measure_row(
+    args: argparse.Namespace, clients: int, ganforge: str, reference: str, measured: dict[str, int]
+) -> str:
+    """Print both servers' rows at `clients`; return the row of CPU per ganforge request of each of
+    the `measured` processes."""
+    # Alternating slices: the servers share whatever the machine's speed does meanwhile.
+    slice_seconds = args.seconds / args.rounds
+    references, results, cpu = [], [], dict.fromkeys(measured, 0.0)
+    for _ in range(args.rounds):
+        references.append(run_load(reference, {}, clients, slice_seconds))
+        before = {name: cpu_seconds(pid) for name, pid in measured.items()}
+        results.append(run_load(ganforge, {}, clients, slice_seconds))
+        for name, pid in measured.items():
+            cpu[name] += cpu_seconds(pid) - before[name]
+    result = LoadResult.pooled(results)
+    print(LoadResult.pooled(references).row("hand-rolled in-process"))
+    print(result.row("ganforge via queue"), flush=True)
+    per_request = [seconds * 1000 / max(len(result.latencies_ms), 1) for seconds in cpu.values()]
+    return f"| {clients} | " + " | ".join(f"{ms:.2f}" for ms in per_request) + " |"
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from models.devices import pick_device
 from models.networks import Discriminator, Generator, NetworkSpec
-from models.recipes import ARCHITECTURES, AUGMENT_POLICIES
 from models.training import TrainConfig, Trainer
+from workers.shared.recipes import ARCHITECTURES, AUGMENT_POLICIES
 
 
 def synchronize(device: torch.device) -> None:
@@ -134,20 +134,7 @@ def ganforge_images_per_second(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--device")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile)")
-    parser.add_argument("--architecture", choices=ARCHITECTURES, default="dcgan", help="recipe column")
-    parser.add_argument("--augment", choices=AUGMENT_POLICIES, default="none", help="recipe column")
-    parser.add_argument("--r1-gamma", type=float, default=0.0, help="recipe column (lazy R1)")
-    parser.add_argument("--recipe-base-channels", type=int, default=64, help="recipe column")
-    args = parser.parse_args()
+    args = parse_arguments()
     device = pick_device(args.device)
     recipe = {"augment": args.augment, "r1_gamma": args.r1_gamma}
     recipe_network = {"architecture": args.architecture, "base_channels": args.recipe_base_channels}
@@ -164,41 +151,8 @@ def main() -> None:
         columns += [f"recipe ({described}) auto img/s", "recipe step time / auto"]
     print("| " + " | ".join([*columns, "auto dtype", "best ratio"]) + " |")
     print("|" + "---:|" * (len(columns) + 2))
-    memory_rows = []
-    for size in args.sizes:
-        spec = NetworkSpec(image_size=size, channels=3, latent_dim=100, base_channels=64)
-        images = np.random.default_rng(0).integers(
-            0, 256, (max(1024, 4 * args.batch), 3, size, size), np.uint8
-        )
-        timing = (args.batch, args.steps, args.warmup, device)
-        reference, reference_memory = in_fresh_process(reference_images_per_second, images, spec, *timing)
-        (plain, _), plain_memory = in_fresh_process(ganforge_images_per_second, images, spec, *timing, "fp32")
-        (auto, _), auto_memory = in_fresh_process(ganforge_images_per_second, images, spec, *timing, "auto")
-        cells = [f"{reference:.1f}", f"{plain:.1f}", f"{auto:.1f}"]
-        memory = [reference_memory, plain_memory, auto_memory]
-        best = auto
-        if args.compile:
-            (compiled, start_up), compiled_memory = in_fresh_process(
-                ganforge_images_per_second, images, spec, *timing, "auto", True
-            )
-            cells += [f"{compiled:.1f}", f"{start_up:.0f}"]
-            memory.append(compiled_memory)
-            best = max(best, compiled)
-        if with_recipe:
-            (recipe_speed, _), recipe_memory = in_fresh_process(
-                ganforge_images_per_second,
-                images,
-                replace(spec, **recipe_network),
-                *timing,
-                "auto",
-                False,
-                recipe,
-            )
-            cells += [f"{recipe_speed:.1f}", f"{auto / recipe_speed:.2f}×"]
-            memory.append(recipe_memory)
-        dtype = str(Trainer(TrainConfig(network=spec), images[:1], None, device).dtype or "fp32")
-        print(f"| {size} | " + " | ".join(cells) + f" | {dtype} | {best / reference:.2f}× |", flush=True)
-        memory_rows.append(f"| {size} | " + " | ".join(memory) + " |")
+    recipe_spec = (recipe_network, recipe) if with_recipe else None
+    memory_rows = [measure_size(args, size, device, recipe_spec) for size in args.sizes]
     print(
         "\nPeak memory of each measurement's own process, MB (RSS; on CUDA also the GPU memory allocated)\n"
     )
@@ -209,6 +163,59 @@ def main() -> None:
     )
     print("| size | " + " | ".join(variants) + " |\n|---:|" + "---:|" * len(variants))
     print("\n".join(memory_rows))
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile)")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="dcgan", help="recipe column")
+    parser.add_argument("--augment", choices=AUGMENT_POLICIES, default="none", help="recipe column")
+    parser.add_argument("--r1-gamma", type=float, default=0.0, help="recipe column (lazy R1)")
+    parser.add_argument("--recipe-base-channels", type=int, default=64, help="recipe column")
+    return parser.parse_args()
+
+
+def measure_size(
+    args: argparse.Namespace,
+    size: int,
+    device: torch.device,
+    recipe: tuple[dict[str, Any], dict[str, Any]] | None,
+) -> str:
+    """Print the speed row of `size`; return its memory row. `recipe`: the recipe column's NetworkSpec
+    and TrainConfig fields, or None for no recipe column."""
+    spec = NetworkSpec(image_size=size, channels=3, latent_dim=100, base_channels=64)
+    images = np.random.default_rng(0).integers(0, 256, (max(1024, 4 * args.batch), 3, size, size), np.uint8)
+    timing = (args.batch, args.steps, args.warmup, device)
+    reference, reference_memory = in_fresh_process(reference_images_per_second, images, spec, *timing)
+    (plain, _), plain_memory = in_fresh_process(ganforge_images_per_second, images, spec, *timing, "fp32")
+    (auto, _), auto_memory = in_fresh_process(ganforge_images_per_second, images, spec, *timing, "auto")
+    cells = [f"{reference:.1f}", f"{plain:.1f}", f"{auto:.1f}"]
+    memory = [reference_memory, plain_memory, auto_memory]
+    best = auto
+    if args.compile:
+        (compiled, start_up), compiled_memory = in_fresh_process(
+            ganforge_images_per_second, images, spec, *timing, "auto", True
+        )
+        cells += [f"{compiled:.1f}", f"{start_up:.0f}"]
+        memory.append(compiled_memory)
+        best = max(best, compiled)
+    if recipe is not None:
+        network, fields = recipe
+        (recipe_speed, _), recipe_memory = in_fresh_process(
+            ganforge_images_per_second, images, replace(spec, **network), *timing, "auto", False, fields
+        )
+        cells += [f"{recipe_speed:.1f}", f"{auto / recipe_speed:.2f}×"]
+        memory.append(recipe_memory)
+    dtype = str(Trainer(TrainConfig(network=spec), images[:1], None, device).dtype or "fp32")
+    print(f"| {size} | " + " | ".join(cells) + f" | {dtype} | {best / reference:.2f}× |", flush=True)
+    return f"| {size} | " + " | ".join(memory) + " |"
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.recipes import AUGMENT_POLICIES
+from workers.shared.recipes import AUGMENT_POLICIES
 
 OPERATIONS = ("color", "translation", "cutout")  # the order they apply in, as DiffAugment does
 ADA_INTERVAL = 4  # D updates between adjustments of p

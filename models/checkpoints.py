@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from models.atomic import atomic_write_bytes
-from models.layout import checkpoint_path, checkpoint_steps
+from workers.shared.atomic import atomic_write_bytes
+from workers.shared.layout import checkpoint_path, checkpoint_steps
 
 
 def save_checkpoint(

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.atomic import atomic_writer
-from models.networks import Generator, NetworkSpec, init_dcgan_weights
+from models.networks import Generator, NetworkSpec, dcgan_features, init_dcgan_weights
+from workers.shared.atomic import atomic_writer
 
 
 class Encoder(nn.Module):
@@ -24,19 +24,7 @@ class Encoder(nn.Module):
     def __init__(self, spec: NetworkSpec):
         super().__init__()
         self.spec = spec
-        layers: list[nn.Module] = [
-            nn.Conv2d(spec.channels, spec.base_channels, 4, 2, 1, bias=False),
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
-        width = spec.base_channels
-        for _ in range(spec.upsamplings - 1):
-            layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width * 2),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
-            width *= 2
-        self.features = nn.Sequential(*layers)
+        self.features, width = dcgan_features(spec, batch_norm=True)
         self.head = nn.Linear(width * 16, spec.latent_dim)
         self.apply(init_dcgan_weights)
 

@@ -61,12 +61,7 @@ def invert(
 
     with frozen(generator, encoder, discriminator if use_features else None):
         with torch.no_grad():
-            if start is not None:
-                initial = start.reshape(1, -1)
-            elif encoder is not None:
-                initial = encoder(target)
-            else:
-                initial = latent_for_seed(seed, spec.latent_dim)[None]
+            initial = _starting_latent(generator, target, encoder, start, seed)
             target_features = discriminator.features(target) if use_features else None
         latent = initial.to(device, torch.float32).clone().requires_grad_(True)
         optimizer = torch.optim.Adam([latent], lr=lr)
@@ -92,3 +87,14 @@ def invert(
         mse=F.mse_loss(best_image, target).item(),
         steps=steps,
     )
+
+
+def _starting_latent(
+    generator: Generator, target: torch.Tensor, encoder: Encoder | None, start: torch.Tensor | None, seed: int
+) -> torch.Tensor:
+    """(1, latent_dim): `start` when given, else the encoder's guess E(x), else the seed's latent."""
+    if start is not None:
+        return start.reshape(1, -1)
+    if encoder is not None:
+        return encoder(target)
+    return latent_for_seed(seed, generator.spec.latent_dim)[None]

@@ -1,4 +1,4 @@
-"""Latent-space maths: interpolation, weighted sums and variations (expressions: models.expressions).
+"""Latent-space maths: interpolation, weighted sums and variations (expressions: workers.shared.expressions).
 
 Spherical interpolation (slerp) follows the arc between two latents instead of the chord: a Gaussian
 latent of dimension D lies near the sphere of radius √D, and the chord's midpoint falls inside it, where

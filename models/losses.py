@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 LossName = Literal["non_saturating", "hinge"]
-LOSSES: tuple[LossName, ...] = ("non_saturating", "hinge")
 
 
 def discriminator_loss(

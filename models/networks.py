@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from models import resnet
-from models.spec import NetworkSpec
+from workers.shared.spec import NetworkSpec
 
 WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
 
@@ -133,6 +133,14 @@ def _dcgan_generator(spec: NetworkSpec, input_dim: int) -> nn.Sequential:
 def _dcgan_discriminator_parts(spec: NetworkSpec) -> tuple[nn.Sequential, nn.Conv2d, int]:
     """Features φ(x): the 4×4 map of the stride-2 convolutions; the head ψ: a 4×4 convolution of it
     (a linear layer on the flattened map). Spectral norm, when on, replaces the BatchNorm."""
+    features, width = dcgan_features(spec, batch_norm=not spec.spectral_norm)
+    return features, nn.Conv2d(width, 1, 4, 1, 0, bias=False), width * 16
+
+
+def dcgan_features(spec: NetworkSpec, batch_norm: bool) -> tuple[nn.Sequential, int]:
+    """DCGAN's discriminator stack down to a 4×4 map, and the map's channels: stride-2 convolutions and
+    LeakyReLU(0.2), with BatchNorm after every convolution but the first when `batch_norm`. The
+    inversion encoder (models.encoder) is built on it too."""
     layers: list[nn.Module] = [
         nn.Conv2d(spec.channels, spec.base_channels, 4, 2, 1, bias=False),
         nn.LeakyReLU(0.2, inplace=True),
@@ -140,8 +148,8 @@ def _dcgan_discriminator_parts(spec: NetworkSpec) -> tuple[nn.Sequential, nn.Con
     width = spec.base_channels
     for _ in range(spec.upsamplings - 1):
         layers.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=False))
-        if not spec.spectral_norm:
+        if batch_norm:
             layers.append(nn.BatchNorm2d(width * 2))
         layers.append(nn.LeakyReLU(0.2, inplace=True))
         width *= 2
-    return nn.Sequential(*layers), nn.Conv2d(width, 1, 4, 1, 0, bias=False), width * 16
+    return nn.Sequential(*layers), width

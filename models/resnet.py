@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.spec import widths
+from workers.shared.spec import widths
 
 if TYPE_CHECKING:
-    from models.spec import NetworkSpec
+    from workers.shared.spec import NetworkSpec
 
 
 class UpBlock(nn.Module):

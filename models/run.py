@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from models.atomic import atomic_write_bytes, atomic_write_text
 from models.checkpoints import load_checkpoint, save_checkpoint
-from models.imaging import grid_png
-from models.layout import (
+from models.training import StepMetrics, Trainer
+from workers.shared.atomic import atomic_write_bytes, atomic_write_text
+from workers.shared.imaging import grid_png
+from workers.shared.layout import (
     best_evaluation,
     checkpoint_steps,
     metrics_path,
@@ -29,7 +30,6 @@ from models.layout import (
     read_metrics,
     sample_path,
 )
-from models.training import StepMetrics, Trainer
 
 
 class TrainingDiverged(RuntimeError):

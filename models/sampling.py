@@ -12,10 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from models.budgets import render_chunk
 from models.devices import autocast_dtype
-from models.footprint import render_bytes_per_image
 from models.networks import Generator
+from workers.shared.budgets import render_chunk
+from workers.shared.footprint import render_bytes_per_image
 
 
 def latent_for_seed(seed: int, latent_dim: int) -> torch.Tensor:
@@ -50,7 +50,7 @@ def generate(
     Generator.forward). `precision` "auto" renders in bf16 where the device runs it natively (about 3×
     faster on such a CPU); each image still depends on its own latent only.
 
-    The latents go through G in passes of models.budgets.render_chunk images, each pass turned into
+    The latents go through G in passes of workers.shared.budgets.render_chunk images, each pass turned into
     uint8 before the next: the memory a render takes does not grow with the number of latents.
     """
     device = next(generator.parameters()).device

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,8 +23,8 @@ from models.augment import Augment, policy_operations
 from models.devices import autocast_dtype
 from models.losses import LossName, discriminator_loss, generator_loss
 from models.networks import Discriminator, Generator, NetworkSpec
-from models.recipes import AugmentPolicy
 from models.sampling import generate, latents_for_seeds
+from workers.shared.recipes import AugmentPolicy
 
 
 @dataclass(frozen=True)
@@ -267,26 +266,10 @@ class Trainer:
         self.step = state["step"]
 
 
-def train(
-    trainer: Trainer,
-    *,
-    until_step: int,
-    on_step: Callable[[StepMetrics], None] = lambda metrics: None,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> bool:
-    """Run steps until `until_step`, calling `on_step` after each; True when it got there, False when
-    `should_stop` asked it to stop first (checked before every step)."""
-    while trainer.step < until_step:
-        if should_stop():
-            return False
-        on_step(trainer.train_step())
-    return True
-
-
-def load_generator(state: dict[str, Any], device: torch.device | str = "cpu", ema: bool = True) -> Generator:
-    """The generator of a checkpoint (EMA weights by default), in eval mode on `device`, channels-last:
+def load_generator(state: dict[str, Any], device: torch.device | str = "cpu") -> Generator:
+    """The EMA generator of a checkpoint, in eval mode on `device`, channels-last:
     with bf16 that renders about twice as fast on a CPU for a single image, and no slower elsewhere."""
     config = TrainConfig.from_dict(state["config"])
     generator = Generator(config.network)
-    generator.load_state_dict(state["generator_ema" if ema else "generator"])
+    generator.load_state_dict(state["generator_ema"])
     return generator.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)

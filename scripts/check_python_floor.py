@@ -2,7 +2,8 @@
 
 Run by scripts/test-floor under the oldest supported Python, in a venv without torch (and, on 3.10,
 without schemathesis). A module whose import needs one of those is listed and skipped; any other
-import failure fails, and so does an API module (app/) that needs torch. pytest then runs without the
+import failure fails, and so does a module that must not need torch (app/, workers/shared/,
+workers/local/: the floor plan in docs/architecture.md) but does. pytest then runs without the
 test modules so skipped and without the integration tests (tests/integration/, and any test marked
 integration): they start worker processes, which need torch.
 
@@ -19,7 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_HERE = ("torch", "schemathesis")  # left out of the floor's venv on purpose (see scripts/test-floor)
-MUST_IMPORT_WITHOUT_TORCH = ("app",)  # the API
+# The API, what it may import, and the local stack: the torch-free side of the floor plan.
+MUST_IMPORT_WITHOUT_TORCH = ("app", "workers.shared", "workers.local")
 
 
 def module_names(folder: str) -> list[tuple[str, Path]]:
@@ -37,6 +39,10 @@ def not_here(error: ModuleNotFoundError) -> str | None:
     return missing if missing in NOT_HERE else None
 
 
+def torch_free(name: str) -> bool:
+    return any(name == package or name.startswith(package + ".") for package in MUST_IMPORT_WITHOUT_TORCH)
+
+
 def import_all(folders: list[str]) -> tuple[list[tuple[str, Path]], list[str]]:
     """Import each module; return those that need a package left out here, and the failures."""
     without, failures = [], []
@@ -46,7 +52,7 @@ def import_all(folders: list[str]) -> tuple[list[tuple[str, Path]], list[str]]:
                 importlib.import_module(name)
             except ModuleNotFoundError as error:
                 missing = not_here(error)
-                if missing and not (missing == "torch" and name.split(".")[0] in MUST_IMPORT_WITHOUT_TORCH):
+                if missing and not (missing == "torch" and torch_free(name)):
                     without.append((f"{name} ({missing})", path))
                 else:
                     failures.append(f"{name}:\n{traceback.format_exc()}")

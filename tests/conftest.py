@@ -11,8 +11,18 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from workers.redis_server import start_redis
-from workers.settings import get_settings
+from workers.local.redis_server import start_redis
+from workers.shared.settings import get_settings
+
+
+class Payload:
+    """Unpickling this creates `marker`: proof that a payload ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
 
 
 def free_port() -> int:

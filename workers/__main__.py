@@ -1,5 +1,5 @@
 """`python -m workers --queues training` (or sampling, or both): one long-lived worker process. A worker
-serving the sampling queue also serves generate requests (workers.generate_consumer) in a thread."""
+serving the sampling queue also serves generate requests (workers.jobs.generate) in a thread."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import threading
 
 from redis import Redis
 
-from workers.contract import QUEUES, SAMPLING_QUEUE
-from workers.settings import get_settings
+from workers.shared.contract import QUEUES, SAMPLING_QUEUE
+from workers.shared.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,9 +32,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from workers.generate_consumer import GenerateConsumer  # imports torch: after argument parsing
-    from workers.runtime import current_runtime
-    from workers.worker import InProcessWorker
+    from workers.jobs.generate import GenerateConsumer  # imports torch: after argument parsing
+    from workers.jobs.runtime import current_runtime
+    from workers.jobs.worker import InProcessWorker
 
     runtime = current_runtime()
     logging.getLogger("ganforge.worker").info(

@@ -14,9 +14,11 @@ from pydantic import AfterValidator
 from app.dependencies import DatasetDep, SettingsDep, StorageDep
 from app.errors import field_error
 from app.schemas import PNG_RESPONSE, Dataset, DatasetList
-from models.datasets import DatasetError, IngestLimits, parse_age_bins
-from workers.datasets import PREVIEW_FILE, ingest_upload
-from workers.storage import DatasetManifest, Storage
+from workers.shared.datasets.ages import parse_age_bins
+from workers.shared.datasets.archives import IngestLimits
+from workers.shared.datasets.errors import DatasetError
+from workers.shared.datasets.store import PREVIEW_FILE, ingest_upload
+from workers.shared.storage import DatasetManifest, Storage
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 MAX_NAME_LENGTH = 100

@@ -11,8 +11,8 @@ from app.model_inputs import checkpoint_step
 from app.queue_client import accepted
 from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, Evaluation, EvaluationList
 from app.security import AdminOnly
-from models.plots import quality_curve_png
-from workers.contract import EvaluationRequest
+from workers.shared.contract import EvaluationRequest
+from workers.shared.plots import quality_curve_png
 
 router = APIRouter(prefix="/v1/models/{model_id}", tags=["quality"])
 

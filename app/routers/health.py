@@ -11,9 +11,9 @@ from rq import Queue, Worker
 
 from app.dependencies import RedisDep, StorageDep
 from app.schemas import Health, Readiness
-from models.metrics.network_file import feature_network_problem
-from workers.contract import QUEUES
-from workers.serialization import DataSerializer
+from workers.shared.contract import QUEUES
+from workers.shared.feature_network import feature_network_problem
+from workers.shared.serialization import DataSerializer
 
 router = APIRouter(tags=["health"])
 

@@ -14,7 +14,7 @@ from app.dependencies import JobClientDep, JobId, RedisDep
 from app.lane_client import render_answer
 from app.queue_client import render_result
 from app.schemas import JobStatus
-from workers.contract import (
+from workers.shared.contract import (
     ARITHMETIC_JOB,
     EVALUATE_JOB,
     INTERPOLATE_JOB,
@@ -22,8 +22,8 @@ from workers.contract import (
     TRAIN_JOB,
     TRANSFORM_JOB,
 )
-from workers.generate_lane import is_lane_job, read_job
-from workers.progress import read_progress
+from workers.shared.generate_lane import is_lane_job, read_job
+from workers.shared.progress import read_progress
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

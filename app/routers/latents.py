@@ -15,10 +15,8 @@ from app.errors import field_error
 from app.model_inputs import checked_labels, checkpoint_step, latent_definition, named_latents, required_label
 from app.routers.models import PreferHeader
 from app.schemas import ACCEPTED_RESPONSE, NamedLatentList
-from models.budgets import check_frames, check_optimisation
-from models.datasets import DatasetError, decode_image
-from models.expressions import ExpressionError, parse_expression
-from workers.contract import (
+from workers.shared.budgets import check_frames, check_optimisation
+from workers.shared.contract import (
     ARITHMETIC_JOB,
     INTERPOLATE_JOB,
     INVERT_JOB,
@@ -32,8 +30,11 @@ from workers.contract import (
     SeedsLatent,
     VectorLatent,
 )
-from workers.settings import Settings
-from workers.storage import ModelManifest, NamedLatentRecord, Storage, utc_now
+from workers.shared.datasets.errors import DatasetError
+from workers.shared.datasets.images import decode_image
+from workers.shared.expressions import ExpressionError, parse_expression
+from workers.shared.settings import Settings
+from workers.shared.storage import ModelManifest, NamedLatentRecord, Storage, utc_now
 
 router = APIRouter(prefix="/v1/models/{model_id}", tags=["latent space"])
 

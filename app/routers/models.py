@@ -23,11 +23,11 @@ from app.schemas import (
     ModelMetrics,
 )
 from app.security import AdminOnly
-from models.layout import encoder_path, last_metrics, read_metrics
-from models.plots import loss_curve_png
-from workers.contract import MAX_SEED, GenerateRequest
-from workers.generate_lane import GenerateCall, new_job_id
-from workers.storage import ModelManifest, Storage
+from workers.shared.contract import MAX_SEED, GenerateRequest
+from workers.shared.generate_lane import GenerateCall, new_job_id
+from workers.shared.layout import encoder_path, last_metrics, read_metrics
+from workers.shared.plots import loss_curve_png
+from workers.shared.storage import ModelManifest, Storage
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

@@ -18,11 +18,11 @@ from app.errors import field_error
 from app.schemas import LiveProgress, TrainingJob, TrainingJobList
 from app.security import Principal, PrincipalDep
 from app.stream_limit import HeldStream
-from models.footprint import GiB, training_footprint
-from workers.contract import TrainingSpec
-from workers.progress import clear_cancel, events_channel, read_progress, request_cancel
-from workers.settings import Settings
-from workers.storage import (
+from workers.shared.contract import TrainingSpec
+from workers.shared.footprint import GiB, training_footprint
+from workers.shared.progress import clear_cancel, events_channel, read_progress, request_cancel
+from workers.shared.settings import Settings
+from workers.shared.storage import (
     FINISHED_STATUSES,
     ModelManifest,
     Storage,

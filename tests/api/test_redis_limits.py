@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from redis import Redis
 
 import app.holdings
-from workers.generate_lane import job_key
-from workers.settings import get_settings
+from workers.shared.generate_lane import job_key
+from workers.shared.settings import get_settings
 
 ASYNC = {"Prefer": "respond-async"}
 

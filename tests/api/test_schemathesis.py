@@ -44,9 +44,9 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi
 
 from tests.archives import labelled_zip, png
-from workers.generate_lane import GenerateCall, submit
-from workers.settings import get_settings
-from workers.storage import Storage
+from workers.shared.generate_lane import GenerateCall, submit
+from workers.shared.settings import get_settings
+from workers.shared.storage import Storage
 
 MAX_EXAMPLES = 50
 SEED = 20_240_611
@@ -58,11 +58,6 @@ CONFIG = {
     "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large", "large_base_example"],
     "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
 }
-
-# Operations known to answer 5xx to some generated request, each with why: they xfail (strict=False)
-# instead of failing, until fixed. Keyed by schemathesis' label, "METHOD /path".
-KNOWN_SERVER_ERRORS: dict[str, str] = {}
-
 
 # Fixed ids, so they can be the schema's examples when the module loads it (at collection).
 MODEL_ID = "m_5c4e3a7e5150"
@@ -184,14 +179,7 @@ def test_no_server_errors(case, api_app, checks) -> None:
             assert response.status_code == 503 and response.json()["ready"] is False, response.text
             assert response.json()["workers"] == {"training": 0, "evaluation": 0, "sampling": 0}
         return
-    reason = KNOWN_SERVER_ERRORS.get(case.operation.label)
-    if reason is None:
-        case.call_and_validate(checks=checks, app=api_app)
-        return
-    try:  # the in-process client raises the app's exception rather than answering 500
-        case.call_and_validate(checks=checks, app=api_app)
-    except Exception:
-        pytest.xfail(reason)
+    case.call_and_validate(checks=checks, app=api_app)
 
 
 def test_every_operation_is_fuzzed() -> None:
@@ -208,7 +196,6 @@ def test_every_operation_is_fuzzed() -> None:
     }
     assert labels == declared
     assert {"POST /v1/datasets", "GET /v1/training-jobs/{training_job_id}/events"} <= labels
-    assert not set(KNOWN_SERVER_ERRORS) - labels  # no stale entries
     generate = schema["/v1/models/{model_id}/generate"]["POST"]
     assert [p.definition.get("example") for p in generate.path_parameters] == [MODEL_ID]
 

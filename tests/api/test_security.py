@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.security import hash_key, match_key, parse_keys
-from workers.local_stack import main as local_stack_main
-from workers.settings import get_settings
+from workers.local.stack import main as local_stack_main
+from workers.shared.settings import get_settings
 
 ADMIN_KEY, USER_KEY = "admin-secret", "user-secret"
 

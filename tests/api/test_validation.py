@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import LOOPBACK
 from tests.archives import labelled_zip, png, zip_bytes
-from workers.generate_lane import QUEUE_KEY
-from workers.settings import get_settings
-from workers.storage import Storage
+from workers.shared.generate_lane import QUEUE_KEY
+from workers.shared.settings import get_settings
+from workers.shared.storage import Storage
 
 
 def error_fields(response) -> list[str]:
@@ -94,7 +94,7 @@ def test_tar_symlink_is_rejected(client: TestClient) -> None:
 
 def test_upload_over_the_limit_is_413(service_env, redis, monkeypatch: pytest.MonkeyPatch) -> None:
     from app.main import create_app
-    from workers.settings import get_settings
+    from workers.shared.settings import get_settings
 
     monkeypatch.setenv("GANFORGE_MAX_UPLOAD_BYTES", "4096")
     get_settings.cache_clear()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from workers.redis_server import start_redis
+from workers.local.redis_server import start_redis
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +107,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def api(stack: Stack) -> Iterator[httpx.Client]:
     yield from client_of(stack)
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Until `condition()` holds; fails after `timeout` seconds naming `what` it waited for."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
 
 
 def wait_for_training(

@@ -16,8 +16,9 @@ from redis import Redis
 
 from tests.api.conftest import make_model
 from tests.integration.conftest import Stack
-from workers.generate_consumer import GenerateConsumer, image_capped_chunks, recover_dead_consumers
-from workers.generate_lane import (
+from workers.jobs.generate import GenerateConsumer, image_capped_chunks, recover_dead_consumers
+from workers.jobs.runtime import Runtime
+from workers.shared.generate_lane import (
     CONSUMERS_KEY,
     MAX_ATTEMPTS,
     QUEUE_KEY,
@@ -35,8 +36,7 @@ from workers.generate_lane import (
     submit,
     taken_key,
 )
-from workers.runtime import Runtime
-from workers.settings import Settings
+from workers.shared.settings import Settings
 
 pytestmark = pytest.mark.integration
 

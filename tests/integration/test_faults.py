@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from models.checkpoints import load_checkpoint
-from tests.integration.conftest import Stack, client_of, running_stack, wait_for_training
-from workers.redis_server import start_redis
+from tests.integration.conftest import Stack, client_of, running_stack, wait_for_training, wait_until
+from workers.local.redis_server import start_redis
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +28,6 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def api(faulty: Stack) -> Iterator[httpx.Client]:
     yield from client_of(faulty)
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_killed_training_worker_is_resumed_from_its_newest_checkpoint(

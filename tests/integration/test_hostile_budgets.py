@@ -180,7 +180,7 @@ def test_a_max_size_render_keeps_the_sampling_worker_bounded(
     assert responses[0].status_code == 200, responses[0].text
     assert responses[0].headers["x-frames"] == "256"
     # In one pass G's feature maps for 256 frames at 128 px take about 480 MiB here; in bounded passes
-    # (models.budgets.RENDER_PASS_BYTES) the whole job peaks near 180 MiB.
+    # (workers.shared.budgets.RENDER_PASS_BYTES) the whole job peaks near 180 MiB.
     assert growth < 320 * MiB, growth / MiB
     assert_serving(stack, api, model)
 

@@ -23,27 +23,18 @@ from rq.job import Job
 from rq.results import Result
 from rq.serializers import PickleSerializer
 
-from tests.integration.conftest import Stack, client_of, running_stack, wait_for_training
-from workers.contract import INTERPOLATE_JOB, TrainingSpec
-from workers.generate_lane import QUEUE_KEY, job_key
-from workers.serialization import DataSerializer
-from workers.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
+from tests.conftest import Payload
+from tests.integration.conftest import Stack, client_of, running_stack, wait_for_training, wait_until
+from workers.shared.contract import INTERPOLATE_JOB, TrainingSpec
+from workers.shared.generate_lane import QUEUE_KEY, job_key
+from workers.shared.serialization import DataSerializer
+from workers.shared.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
 
 pytestmark = pytest.mark.integration
 
 TINY = {"dataset_id": "digits", "latent_dim": 16, "base_channels": 8, "batch_size": 8, "encoder_steps": 0}
 MiB = 2**20
 FULL_FOR_SECONDS = 20  # longer than a worker's idle dequeue (15 s)
-
-
-class Payload:
-    """Unpickling this creates `marker`: proof that the payload ran."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +59,6 @@ def model_id(hostile: Stack) -> str:
     with httpx.Client(base_url=hostile.url, timeout=60) as client:
         job = client.post("/v1/training-jobs", json={**TINY, "steps": 4}).json()
         return wait_for_training(client, job["id"], ("completed",))["model_id"]
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def exited(stack: Stack) -> dict[str, int]:

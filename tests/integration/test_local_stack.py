@@ -1,4 +1,4 @@
-"""`python -m workers.local_stack` (what scripts/run starts) as a user runs it: Redis started by it with a
+"""`python -m workers.local.stack` (what scripts/run starts) as a user runs it: Redis started by it with a
 password from REDIS_URL and a memory limit, a worker killed with SIGKILL is started again while the API
 keeps serving, and SIGTERM stops everything."""
 
@@ -20,7 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Worker
 
 from tests.conftest import free_port
-from workers.serialization import DataSerializer
+from workers.shared.serialization import DataSerializer
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,7 @@ def test_a_killed_worker_is_started_again_and_the_api_keeps_serving(tmp_path: Pa
         "GANFORGE_REDIS_MAXMEMORY_MB": "256",
     }
     log = tmp_path / "stack.log"
-    command = [sys.executable, "-m", "workers.local_stack", "--port", api.rsplit(":", 1)[1]]
+    command = [sys.executable, "-m", "workers.local.stack", "--port", api.rsplit(":", 1)[1]]
     with log.open("wb") as output:
         stack = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     redis = Redis.from_url(redis_url)

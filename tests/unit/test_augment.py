@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from models.augment import ADA_INTERVAL, PARAMETERS, Augment, augment, cutout, policy_operations, translate
-from models.recipes import AUGMENT_POLICIES
+from workers.shared.recipes import AUGMENT_POLICIES
 
 ALL = ("color", "translation", "cutout")
 

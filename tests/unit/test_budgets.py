@@ -1,5 +1,5 @@
-"""Work budgets (models.budgets), header values from user labels (workers.results) and the declared
-worker memory (workers.settings). No torch."""
+"""Work budgets (workers.shared.budgets), header values from user labels (workers.shared.results) and
+the declared worker memory (workers.shared.settings). No torch."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from urllib.parse import unquote
 import pytest
 from pydantic import ValidationError
 
-from models.budgets import (
+from workers.shared.budgets import (
     MAX_IMAGES,
     MAX_OPTIMISATION_PIXEL_STEPS,
     check_frames,
     check_optimisation,
     frames,
 )
-from workers.contract import ArithmeticRequest, InterpolateRequest, SaveLatentRequest
-from workers.results import header_list
-from workers.settings import Settings
+from workers.shared.contract import ArithmeticRequest, InterpolateRequest, SaveLatentRequest
+from workers.shared.results import header_list
+from workers.shared.settings import Settings
 
 
 def test_frames_count_keys_and_the_steps_between_them() -> None:

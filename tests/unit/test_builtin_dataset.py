@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.datasets import BUILTIN_DIGITS_ID, ensure_builtin_datasets
-from workers.storage import Storage
+from workers.shared.datasets.store import BUILTIN_DIGITS_ID, ensure_builtin_datasets
+from workers.shared.storage import Storage
 
 
 def test_api_processes_racing_to_create_digits_all_start(

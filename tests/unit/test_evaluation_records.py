@@ -9,15 +9,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.atomic import atomic_write_text
 from models.checkpoints import save_checkpoint
-from models.layout import best_evaluation, checkpoint_steps, evaluation_path, read_evaluations
 from models.networks import NetworkSpec
-from models.plots import quality_curve_png
 from models.run import Schedule, run_training
 from models.training import TrainConfig, Trainer
-from workers.contract import TrainingSpec
-from workers.jobs import evaluation_plan
+from workers.jobs.training import evaluation_plan
+from workers.shared.atomic import atomic_write_text
+from workers.shared.contract import TrainingSpec
+from workers.shared.layout import best_evaluation, checkpoint_steps, evaluation_path, read_evaluations
+from workers.shared.plots import quality_curve_png
 
 
 def row(step: int, samples: int, fid: float) -> dict:

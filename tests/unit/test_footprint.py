@@ -1,4 +1,4 @@
-"""models.footprint's arithmetic against the networks torch actually builds, and generation in bounded
+"""workers.shared.footprint's arithmetic against the networks torch actually builds, and generation in bounded
 passes (models.sampling)."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import pytest
 import torch
 
 import models.sampling
-from models.budgets import MAX_RENDER_PASS_IMAGES, RENDER_PASS_BYTES, render_chunk
-from models.footprint import (
+from models.networks import Discriminator, Generator
+from models.sampling import generate, latents_for_seeds
+from workers.shared.budgets import MAX_RENDER_PASS_IMAGES, RENDER_PASS_BYTES, render_chunk
+from workers.shared.footprint import (
     discriminator_parameters,
     generator_parameters,
     render_bytes_per_image,
     training_footprint,
 )
-from models.networks import Discriminator, Generator
-from models.sampling import generate, latents_for_seeds
-from models.spec import IMAGE_SIZES, NetworkSpec
+from workers.shared.spec import IMAGE_SIZES, NetworkSpec
 
 
 def parameters(network: torch.nn.Module) -> int:

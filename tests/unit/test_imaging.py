@@ -1,4 +1,4 @@
-"""models.imaging's PNG encoder: what it writes decodes, with Pillow, to exactly the pixels given."""
+"""workers.shared.imaging's PNG encoder: what it writes decodes, with Pillow, to exactly the pixels given."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.imaging import png_bytes
+from workers.shared.imaging import png_bytes
 
 RNG = np.random.default_rng(0)
 

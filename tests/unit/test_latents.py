@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from models.expressions import ExpressionError, parse_expression
 from models.latents import interpolate, lerp, slerp, variations, weighted_sum
+from workers.shared.expressions import ExpressionError, parse_expression
 
 
 @pytest.mark.parametrize("method", ["slerp", "lerp"])

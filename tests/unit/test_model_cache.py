@@ -1,4 +1,4 @@
-from workers.model_cache import ModelCache
+from workers.jobs.model_cache import ModelCache
 
 
 def test_lru_evicts_the_least_recently_used_past_the_budget() -> None:

@@ -5,8 +5,8 @@ import torch
 
 from models.losses import discriminator_loss, generator_loss
 from models.networks import Discriminator, Generator, NetworkSpec, init_dcgan_weights
-from models.recipes import ARCHITECTURES
 from models.training import TrainConfig
+from workers.shared.recipes import ARCHITECTURES
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

@@ -10,11 +10,11 @@ import pytest
 from redis import Redis
 from rq.job import Job
 
-from workers.contract import TrainingSpec
-from workers.progress import progress_key, publish_progress
-from workers.recovery import recover_abandoned_training
-from workers.serialization import DataSerializer
-from workers.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
+from workers.jobs.recovery import recover_abandoned_training
+from workers.shared.contract import TrainingSpec
+from workers.shared.progress import progress_key, publish_progress
+from workers.shared.serialization import DataSerializer
+from workers.shared.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.job import Job
 
 from tests.conftest import free_port
-from workers.contract import INTERPOLATE_JOB
-from workers.queueing import enqueue_sampling
-from workers.redis_server import local_port, redis_answers
-from workers.serialization import DataSerializer
+from workers.local.redis_server import local_port, redis_answers
+from workers.shared.contract import INTERPOLATE_JOB
+from workers.shared.queueing import enqueue_sampling
+from workers.shared.serialization import DataSerializer
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,11 @@ import msgpack
 import numpy as np
 import pytest
 
-from workers.generate_lane import Answer, GenerateCall
-from workers.serialization import DataSerializer, UnreadableData
+from tests.conftest import Payload
+from workers.shared.generate_lane import Answer, GenerateCall
+from workers.shared.serialization import DataSerializer, UnreadableData
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class _Payload:
-    """Unpickling this creates `marker`: proof that a payload ran."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 def test_values_round_trip_as_data() -> None:
@@ -51,9 +42,9 @@ def test_values_round_trip_as_data() -> None:
 
 def test_rq_job_data_round_trips() -> None:
     """RQ stores (function name, instance, args, kwargs) through the serializer."""
-    data = ("workers.latent_jobs.invert_image", None, (), {"image": np.ones((1, 2, 2), np.uint8)})
+    data = ("workers.jobs.latents.invert_image", None, (), {"image": np.ones((1, 2, 2), np.uint8)})
     name, instance, args, kwargs = DataSerializer.loads(DataSerializer.dumps(data))
-    assert (name, instance, args) == ("workers.latent_jobs.invert_image", None, [])
+    assert (name, instance, args) == ("workers.jobs.latents.invert_image", None, [])
     assert kwargs["image"].shape == (1, 2, 2)
 
 
@@ -65,7 +56,7 @@ def test_what_is_not_data_is_not_written(value: object) -> None:
 
 def test_a_pickle_is_refused_unread(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    crafted = pickle.dumps({"result": _Payload(marker)})
+    crafted = pickle.dumps({"result": Payload(marker)})
     with pytest.raises(UnreadableData):
         DataSerializer.loads(crafted)
     with pytest.raises(UnreadableData):
@@ -124,7 +115,7 @@ def test_every_rq_queue_and_job_uses_the_data_serializer() -> None:
 
 def test_the_worker_uses_the_data_serializer(redis) -> None:
     pytest.importorskip("torch")
-    from workers.worker import InProcessWorker
+    from workers.jobs.worker import InProcessWorker
 
     worker = InProcessWorker(["sampling"], connection=redis)
     assert worker.serializer is DataSerializer

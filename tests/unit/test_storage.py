@@ -1,5 +1,5 @@
-"""workers.storage keeps parsed manifests keyed by the file's identity: a rewritten manifest must be read
-afresh at once, however small the change."""
+"""workers.shared.storage keeps parsed manifests keyed by the file's identity: a rewritten manifest must
+be read afresh at once, however small the change."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from workers.contract import TrainingSpec
-from workers.storage import ModelManifest, Storage, utc_now
+from workers.shared.contract import TrainingSpec
+from workers.shared.storage import ModelManifest, Storage, utc_now
 
 
 def manifest(model_id: str = "m_cache") -> ModelManifest:

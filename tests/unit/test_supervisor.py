@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from workers.supervisor import MAX_BACKOFF_SECONDS, STABLE_SECONDS, Supervised
+from workers.local.supervisor import MAX_BACKOFF_SECONDS, STABLE_SECONDS, Supervised
 
 
 def sleeper() -> subprocess.Popen:

@@ -9,14 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from models.networks import NetworkSpec
-from models.recipes import AUGMENT_POLICIES
 from models.training import TrainConfig
-from workers.contract import TrainingSpec
-from workers.jobs import train_config
-from workers.storage import ModelManifest
+from workers.jobs.training import train_config
+from workers.shared.contract import TrainingSpec
+from workers.shared.recipes import AUGMENT_POLICIES
+from workers.shared.storage import ModelManifest
 
 # Spec fields that are not the loop's: they choose the data, name the model, or set the schedule, the
-# evaluations during training and the encoder's training (workers.jobs._schedule, TrainingEvaluation,
+# evaluations during training and the encoder's training (workers.jobs.training._schedule, TrainingEvaluation,
 # train_encoder).
 NOT_THE_LOOPS = {
     "dataset_id",

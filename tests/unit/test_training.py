@@ -9,12 +9,12 @@ import torch
 from models.augment import ADA_INTERVAL
 from models.checkpoints import load_checkpoint, save_checkpoint
 from models.devices import autocast_dtype
-from models.layout import checkpoint_steps, last_metrics, read_metrics, sample_steps
 from models.losses import discriminator_loss
 from models.networks import NetworkSpec
 from models.run import Schedule, TrainingDiverged, resume_newest, run_training
 from models.sampling import generate, latent_for_seed, latents_for_seeds
 from models.training import TrainConfig, Trainer, load_generator
+from workers.shared.layout import checkpoint_steps, last_metrics, read_metrics, sample_steps
 
 
 def tiny_config(architecture: str = "dcgan", **changes) -> TrainConfig:

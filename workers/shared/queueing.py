@@ -1,0 +1,93 @@
+"""Putting jobs on the queues. Shared by the API (new work) and the training worker (recovery); no torch."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from workers.shared.contract import EVALUATE_JOB, EVALUATION_QUEUE, SAMPLING_QUEUE, TRAIN_JOB, TRAINING_QUEUE
+from workers.shared.serialization import DataSerializer
+
+TRAINING_RESULT_TTL = 30 * 24 * 3600
+SAMPLING_JOB_TIMEOUT = 300
+SAMPLING_RETRIES = 2
+EVALUATION_JOB_TIMEOUT = 6 * 3600
+
+
+def enqueue_training(redis: Redis, model_id: str, job_id: str) -> Job:
+    """Queue the training of `model_id` under the fixed id `job_id`, replacing any earlier RQ job of that
+    id (a resume or a recovery reuses the training job's id)."""
+    _delete_job(redis, job_id)
+    return Queue(TRAINING_QUEUE, connection=redis, serializer=DataSerializer).enqueue(
+        TRAIN_JOB,
+        model_id,
+        job_id=job_id,
+        job_timeout=-1,
+        result_ttl=TRAINING_RESULT_TTL,
+        failure_ttl=TRAINING_RESULT_TTL,
+        description=f"train {model_id}",
+    )
+
+
+def _delete_job(redis: Redis, job_id: str) -> None:
+    try:
+        job = Job.fetch(job_id, connection=redis, serializer=DataSerializer)
+    except NoSuchJobError:
+        return
+    try:
+        job.delete(remove_from_queue=True)
+    except ValueError:
+        # RQ 3.0 cannot delete a job whose worker died: its execution record expired while the job's
+        # list of executions still names it. Drop that stale list, then delete.
+        redis.delete(job.execution_registry.key)
+        job.delete(remove_from_queue=True)
+
+
+def new_job_id() -> str:
+    """An id for an RQ job, chosen before it is queued (so the API can count it first)."""
+    return uuid.uuid4().hex
+
+
+def enqueue_sampling(
+    redis: Redis, function: str, arguments: dict[str, Any], ttl: int, job_id: str | None = None
+) -> Job:
+    """Queue interactive work; results and failures are kept `ttl` seconds, and a job nobody ran in
+    `ttl` seconds expires. Sampling is deterministic, so a job whose worker died is simply run again."""
+    return Queue(SAMPLING_QUEUE, connection=redis, serializer=DataSerializer).enqueue(
+        function,
+        kwargs=arguments,
+        job_id=job_id,
+        job_timeout=SAMPLING_JOB_TIMEOUT,
+        result_ttl=ttl,
+        failure_ttl=ttl,
+        ttl=ttl,
+        retry=Retry(max=SAMPLING_RETRIES),
+    )
+
+
+def enqueue_evaluation(
+    redis: Redis,
+    model_id: str,
+    step: int,
+    samples: int,
+    metrics: list[str],
+    ttl: int,
+    job_id: str | None = None,
+) -> Job:
+    """Queue the evaluation of one checkpoint on the evaluation queue (its own worker: a long evaluation
+    never delays training or generation). The row it makes is stored with the model; the job's result
+    is kept `ttl` seconds."""
+    return Queue(EVALUATION_QUEUE, connection=redis, serializer=DataSerializer).enqueue(
+        EVALUATE_JOB,
+        kwargs={"model_id": model_id, "step": step, "samples": samples, "metrics": metrics},
+        job_id=job_id,
+        job_timeout=EVALUATION_JOB_TIMEOUT,
+        result_ttl=ttl,
+        failure_ttl=ttl,
+        description=f"evaluate {model_id} step {step} on {samples} samples",
+    )
