@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.routers.studio import STUDIO_DIR
 from app.security import hash_key
-from workers.settings import get_settings
+from workers.shared.settings import get_settings
 
 ADMIN_KEY, USER_KEY = "admin-secret", "user-secret"
 
