@@ -17,6 +17,7 @@ from models.training import StepMetrics, TrainConfig, Trainer
 from workers.contract import METRICS, TrainingSpec
 from workers.evaluation import ModelEvaluator
 from workers.progress import cancel_requested, publish_progress
+from workers.response_bodies import TrainingOutcome
 from workers.runtime import Runtime, current_runtime
 from workers.storage import ModelManifest, utc_now
 
@@ -66,7 +67,7 @@ def train_model(model_id: str) -> dict[str, Any]:
     status = "completed" if outcome == "completed" else "canceled"
     storage.update_model(model_id, status=status, finished_at=utc_now())
     progress.publish(status, trainer.step)
-    return {"model_id": model_id, "status": status, "step": trainer.step}
+    return TrainingOutcome(model_id=model_id, status=status, step=trainer.step).model_dump()
 
 
 def _train_encoder(
