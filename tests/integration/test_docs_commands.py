@@ -2,8 +2,8 @@
 extracted from the markdown, in a fresh folder, against a real stack.
 
 Two things differ from a reader's terminal, both outside the text: the stack listens on a free port
-instead of 8000 (the address is rewritten, and GANFORGE_URL tells `ganforge watch`), and the walkthrough trains `STEPS=200` (its text reads
-`STEPS=${STEPS:-3000}`)."""
+instead of 8000 (the address is rewritten, and GANFORGE_URL tells `ganforge watch`), and the walkthrough
+trains `STEPS=200` (its text reads `STEPS=${STEPS:-3000}`)."""
 
 from __future__ import annotations
 
