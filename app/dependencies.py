@@ -34,7 +34,7 @@ async def get_redis(request: Request) -> Redis:
 
 
 async def get_job_client(request: Request, settings: SettingsDep, principal: PrincipalDep) -> JobClient:
-    return JobClient(request.app.state.redis, request.app.state.redis_blocking, settings, principal.id)
+    return JobClient(request.app.state.redis, request.app.state.redis_async, settings, principal.id)
 
 
 async def get_generate_lane(request: Request, settings: SettingsDep, principal: PrincipalDep) -> GenerateLane:

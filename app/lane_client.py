@@ -10,19 +10,24 @@ lane spends CAREFUL_SECONDS pushing first and waiting second: a refused push is 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import Response
+from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from app.holdings import claim_async
 from app.queue_client import render_value
+from app.schemas import JobStatus
 from workers.shared.generate_lane import (
     Answer,
     GenerateCall,
     enqueue,
     job_key,
+    read_job,
     record_queued,
     reply_key,
     submit,
@@ -102,3 +107,34 @@ def render_answer(answer: Answer, failure_status: int = 500) -> Response:
     if answer.error is not None:
         raise HTTPException(failure_status, f"the job failed: {answer.error}")
     return render_value(answer.result)
+
+
+@dataclass(frozen=True)
+class LaneJob:
+    """A generate request as `/v1/jobs` reports it (app.job_handles): its record in the lane."""
+
+    job_id: str
+    record: dict[str, Any]  # workers.generate_lane.read_job's
+
+    @classmethod
+    def find(cls, redis: Redis, job_id: str) -> LaneJob | None:
+        record = read_job(redis, job_id)
+        return cls(job_id, record) if record is not None else None
+
+    def status(self) -> JobStatus:
+        answer, status = self.record["answer"], self.record["status"]
+        return JobStatus(
+            id=self.job_id,
+            kind="generate",
+            status=status,
+            enqueued_at=self.record["enqueued_at"],
+            ended_at=self.record["ended_at"],
+            error=answer.error if answer else None,
+            result_url=f"/v1/jobs/{self.job_id}/result" if status == "finished" else None,
+        )
+
+    def result(self) -> Response:
+        if self.record["answer"] is None:
+            status = self.record["status"]
+            raise HTTPException(409, f"job {self.job_id!r} has not finished (status: {status})")
+        return render_answer(self.record["answer"], failure_status=409)

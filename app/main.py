@@ -11,11 +11,13 @@ from fastapi_offline import FastAPIOffline
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
+from app import __version__
 from app.body_limit import BodySizeLimit
 from app.errors import install_error_handlers
 from app.http_hygiene import HeadAsGet, NoSniff
 from app.locality import LocalOnly
 from app.redis_errors import install_redis_error_handlers
+from app.responses import KEYED
 from app.routers import datasets, evaluations, health, jobs, latents, models, studio, training_jobs
 from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
@@ -58,22 +60,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = Redis.from_url(
         settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
     )
-    app.state.redis_blocking = Redis.from_url(
+    # Requests wait for their results here (BLPOP, XREAD BLOCK) for up to the sync wait, so its reads
+    # may take that long: redis-py 8 would give up on any read after 5 s.
+    app.state.redis_async = AsyncRedis.from_url(
         settings.redis_url,
         socket_connect_timeout=timeout,
         socket_timeout=settings.sync_wait_seconds + timeout,
     )
-    app.state.redis_async = AsyncRedis.from_url(settings.redis_url, socket_connect_timeout=timeout)
     ensure_builtin_datasets(Storage(settings.data_dir))
     yield
     app.state.redis.close()
-    app.state.redis_blocking.close()
     await app.state.redis_async.aclose()
 
 
 def create_app() -> FastAPI:
     app = FastAPIOffline(
-        title="ganforge", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan
+        title="ganforge", version=__version__, description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan
     )
     # Outermost last: every answer gets nosniff; strangers and other sites' pages are refused before
     # anything else runs; HEAD becomes GET for the routes; bodies are cut off at their limit.
@@ -88,13 +90,13 @@ def create_app() -> FastAPI:
     # Requests are matched against routes in the order they were included: models (generate, the hot
     # path) first; about a tenth of the API's CPU per generate request went to matching it last.
     # The docs order their sections by TAGS.
-    app.include_router(models.router, dependencies=[AnyKey])
+    app.include_router(models.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(health.router)
-    app.include_router(datasets.router, dependencies=[AdminOnly])
-    app.include_router(training_jobs.router, dependencies=[AdminOnly])
-    app.include_router(latents.router, dependencies=[AnyKey])
-    app.include_router(evaluations.router, dependencies=[AnyKey])
-    app.include_router(jobs.router, dependencies=[AnyKey])
+    app.include_router(datasets.router, dependencies=[AdminOnly], responses=KEYED)
+    app.include_router(training_jobs.router, dependencies=[AdminOnly], responses=KEYED)
+    app.include_router(latents.router, dependencies=[AnyKey], responses=KEYED)
+    app.include_router(evaluations.router, dependencies=[AnyKey], responses=KEYED)
+    app.include_router(jobs.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(studio.router)  # the page, `/` → /studio, and /v1/whoami (docs/studio.md)
     return app
 

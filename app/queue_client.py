@@ -1,27 +1,48 @@
-"""Enqueueing jobs and waiting for their results, over RQ. Jobs are named by their dotted function
-name (workers.contract), so the API never imports job code or torch.
+"""Enqueueing jobs over RQ, waiting for their results, and reading them back. Jobs are named by their
+dotted function name (workers.contract), so the API never imports job code or torch.
 
-Waiting does not poll: RQ writes each result to a Redis stream and `latest_result(timeout)` blocks on
-it (XREAD BLOCK). That blocking read needs its own connection with a read timeout longer than the wait.
+Waiting does not poll, and holds no thread: RQ writes each result to a Redis stream, and the API
+blocks on it (XREAD BLOCK, as RQ's own `latest_result(timeout)` does) on the asyncio Redis client.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse, Response
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.results import Result
+from starlette.concurrency import run_in_threadpool
 
 from app.holdings import claim, holdings_key
+from app.schemas import Accepted, JobStatus
+from workers.shared.contract import (
+    ARITHMETIC_JOB,
+    EVALUATE_JOB,
+    INTERPOLATE_JOB,
+    INVERT_JOB,
+    TRAIN_JOB,
+    TRANSFORM_JOB,
+)
 from workers.shared.generate_lane import REPLY_TTL_SECONDS
+from workers.shared.progress import read_progress
 from workers.shared.queueing import enqueue_evaluation, enqueue_sampling, enqueue_training, new_job_id
 from workers.shared.serialization import DataSerializer
 from workers.shared.settings import Settings
+
+KINDS = {
+    TRAIN_JOB: "training",
+    INTERPOLATE_JOB: "interpolate",
+    ARITHMETIC_JOB: "arithmetic",
+    INVERT_JOB: "invert",
+    TRANSFORM_JOB: "transform",
+    EVALUATE_JOB: "evaluation",
+}
 
 
 def wants_async(prefer: str | None) -> bool:
@@ -30,30 +51,38 @@ def wants_async(prefer: str | None) -> bool:
 
 
 def accepted(job_id: str, location: str, status: str = "queued") -> JSONResponse:
-    return JSONResponse(
-        {"id": job_id, "status": status, "location": location}, 202, headers={"Location": location}
-    )
+    body = Accepted(id=job_id, status=status, location=location)
+    return JSONResponse(body.model_dump(), 202, headers={"Location": location})
+
+
+def fetch_job(redis: Redis, job_id: str) -> Job | None:
+    try:
+        return Job.fetch(job_id, connection=redis, serializer=DataSerializer)
+    except NoSuchJobError:
+        return None
 
 
 class JobClient:
     """RQ jobs on behalf of one client (`principal_id`): the sampling and evaluation jobs it queues count
     against its cap on what it keeps in Redis (app.holdings)."""
 
-    def __init__(self, redis: Redis, redis_blocking: Redis, settings: Settings, principal_id: str):
+    def __init__(self, redis: Redis, redis_async: AsyncRedis, settings: Settings, principal_id: str):
         self.redis = redis
-        self.redis_blocking = redis_blocking
+        self.redis_async = redis_async
         self.settings = settings
         self.principal_id = principal_id
 
     def enqueue_training(self, model_id: str, job_id: str) -> Job:
         return enqueue_training(self.redis, model_id, job_id)
 
-    def enqueue_sampling(self, function: str, **arguments: Any) -> Job:
-        """Interactive work (workers.contract's job names) on the sampling queue."""
+    async def enqueue_sampling(self, function: str, **arguments: Any) -> Job:
+        """Interactive work (workers.contract's job names) on the sampling queue. RQ enqueues over the
+        sync client, so in the thread pool: the event loop never waits on Redis."""
+        return await run_in_threadpool(self._enqueue_sampling, function, arguments)
+
+    def _enqueue_sampling(self, function: str, arguments: dict[str, Any]) -> Job:
         job_id = self._claimed_job_id()
-        return enqueue_sampling(
-            self.redis_blocking, function, arguments, self.settings.result_ttl_seconds, job_id
-        )
+        return enqueue_sampling(self.redis, function, arguments, self.settings.result_ttl_seconds, job_id)
 
     def enqueue_evaluation(self, model_id: str, step: int, samples: int, metrics: list[str]) -> Job:
         job_id = self._claimed_job_id()
@@ -67,31 +96,76 @@ class JobClient:
         claim(self.redis, self.principal_id, Job.key_for(job_id), self.settings.max_held_jobs)
         return job_id
 
-    def fetch(self, job_id: str) -> Job | None:
-        try:
-            return Job.fetch(job_id, connection=self.redis, serializer=DataSerializer)
-        except NoSuchJobError:
-            return None
-
-    def answer(self, job: Job, prefer: str | None) -> Response:
+    async def answer(self, job: Job, prefer: str | None) -> Response:
         """The job's rendered result if it finishes within the configured wait, else 202 → the job."""
         location = f"/v1/jobs/{job.id}"
-        if wants_async(prefer):
+        wait = self.settings.sync_wait_seconds
+        if wants_async(prefer) or wait <= 0:
             return accepted(job.id, location)
-        result = job.latest_result(timeout=math.ceil(self.settings.sync_wait_seconds))
+        result = await self._result_within(job.id, wait)
         if result is None:
             return accepted(job.id, location, status="started")
-        self._delivered(job)
+        await self._delivered(job)
         return render_result(result)
 
-    def _delivered(self, job: Job) -> None:
+    async def _result_within(self, job_id: str, seconds: float) -> Result | None:
+        streams = await self.redis_async.xread(
+            {Result.get_key(job_id): "0-0"}, block=max(1, round(seconds * 1000))
+        )
+        if not streams:
+            return None
+        result_id, payload = streams[0][1][-1]  # the newest result of the one stream read
+        return Result.restore(
+            job_id, result_id.decode(), payload, connection=self.redis, serializer=DataSerializer
+        )
+
+    async def _delivered(self, job: Job) -> None:
         """A result handed to the request that waited for it is kept only briefly, as the generate
         lane's are, and no longer counts against the client's cap."""
-        with self.redis.pipeline(transaction=False) as pipeline:
+        async with self.redis_async.pipeline(transaction=False) as pipeline:
             pipeline.expire(job.key, REPLY_TTL_SECONDS)
             pipeline.expire(Result.get_key(job.id), REPLY_TTL_SECONDS)
             pipeline.zrem(holdings_key(self.principal_id), job.key)
-            pipeline.execute()
+            await pipeline.execute()
+
+
+@dataclass(frozen=True)
+class RqJob:
+    """An RQ job as `/v1/jobs` reports it (app.job_handles)."""
+
+    job: Job
+    redis: Redis
+
+    @classmethod
+    def find(cls, redis: Redis, job_id: str) -> RqJob | None:
+        job = fetch_job(redis, job_id)
+        return cls(job, redis) if job is not None else None
+
+    def status(self) -> JobStatus:
+        job = self.job
+        status = job.get_status()
+        result = job.latest_result() if status in ("finished", "failed") else None
+        error = None
+        if result is not None and result.type != Result.Type.SUCCESSFUL:
+            error = (result.exc_string or "failed").strip().splitlines()[-1]
+        return JobStatus(
+            id=job.id,
+            kind=KINDS.get(job.func_name, job.func_name),
+            status=status,
+            enqueued_at=job.enqueued_at,
+            started_at=job.started_at,
+            ended_at=job.ended_at,
+            progress=read_progress(self.redis, job.id),
+            error=error,
+            result_url=f"/v1/jobs/{job.id}/result" if status == "finished" else None,
+        )
+
+    def result(self) -> Response:
+        job = self.job
+        result = job.latest_result()
+        if result is None:
+            raise HTTPException(409, f"job {job.id!r} has not finished (status: {job.get_status()})")
+        return render_result(result, failure_status=409)
 
 
 def render_result(result: Result, failure_status: int = 500) -> Response:

@@ -1,21 +1,43 @@
-"""Response bodies. Request bodies that the workers share live in workers.contract."""
+"""Response bodies. Request bodies that the workers share live in workers.contract; the JSON answers
+that sampling jobs build live in workers.response_bodies, and are reused here as they are."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from workers.shared.contract import TrainingSpec
+from workers.shared.response_bodies import (
+    ArithmeticResult,
+    GeneratedImages,
+    InterpolationFrames,
+    Inversion,
+    TrainingOutcome,
+    Transformation,
+)
 from workers.shared.storage import NamedLatentRecord, SkippedFileRecord, TrainingStatus
 
-PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-        "description": "A PNG.",
-    }
-}
+
+class ValidationIssue(BaseModel):
+    """One field at fault, laid out as FastAPI lays out its validation errors."""
+
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then the field (and the index or key "
+        "inside it)."
+    )
+    msg: str = Field(description="What is wrong, in words.")
+    type: str = Field(description="A stable code for the kind of error, e.g. `missing`, `value_error`.")
+    input: Any = Field(None, description="What was sent there, cut short when long.")
+    ctx: dict[str, Any] | None = Field(None, description="Details, such as the limit that was crossed.")
+
+
+class ErrorDetail(BaseModel):
+    """Every error answer (app.errors): a sentence, or a list of the fields at fault. Validation errors
+    (422), and other errors that name a field, are lists."""
+
+    detail: str | list[ValidationIssue]
 
 
 class Accepted(BaseModel):
@@ -24,9 +46,10 @@ class Accepted(BaseModel):
     location: str = Field(description="Where to follow the job: `GET` it.")
 
 
-ACCEPTED_RESPONSE: dict[int | str, dict[str, Any]] = {
-    202: {"model": Accepted, "description": "Still running: follow `Location`."}
-}
+class PngImage(BaseModel):
+    """A picture route's answer with `format=json`."""
+
+    png_base64: str = Field(description="The PNG, base64-encoded.")
 
 
 class Dataset(BaseModel):
@@ -146,18 +169,6 @@ class ModelMetrics(BaseModel):
     metrics: list[dict[str, float]] = Field(description="One row per logging step, oldest first.")
 
 
-class GeneratedImage(BaseModel):
-    seed: int
-    label: str | None = None
-    png_base64: str
-
-
-class GeneratedImages(BaseModel):
-    model_id: str
-    checkpoint: int
-    images: list[GeneratedImage]
-
-
 class JobStatus(BaseModel):
     id: str
     kind: str = Field(description="training, generate, …")
@@ -187,3 +198,18 @@ class Readiness(BaseModel):
 
 class NamedLatentList(BaseModel):
     latents: list[NamedLatentRecord]
+
+
+class JobResult(
+    RootModel[
+        GeneratedImages
+        | InterpolationFrames
+        | ArithmeticResult
+        | Inversion
+        | Transformation
+        | Evaluation
+        | TrainingOutcome
+    ]
+):
+    """A finished job's JSON result, as the request that queued it would have answered; by the kind of
+    job (`GET /v1/jobs/{job_id}/result`)."""

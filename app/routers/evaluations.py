@@ -8,8 +8,10 @@ from fastapi.responses import JSONResponse, Response
 
 from app.dependencies import JobClientDep, ModelDep, StorageDep
 from app.model_inputs import checkpoint_step
+from app.pictures import PNG_OR_JSON, PictureForm, PictureFormat, png_answer
 from app.queue_client import accepted
-from app.schemas import ACCEPTED_RESPONSE, PNG_RESPONSE, Evaluation, EvaluationList
+from app.responses import NO_CHECKPOINT, accepted_response, error_answer, error_answers
+from app.schemas import Evaluation, EvaluationList
 from app.security import AdminOnly
 from workers.shared.contract import EvaluationRequest
 from workers.shared.plots import quality_curve_png
@@ -21,8 +23,14 @@ router = APIRouter(prefix="/v1/models/{model_id}", tags=["quality"])
     "/evaluations",
     status_code=202,
     summary="Evaluate a checkpoint (FID, KID, precision/recall)",
+    operation_id="evaluations-start",
     response_class=JSONResponse,
-    responses=ACCEPTED_RESPONSE,
+    responses={
+        **accepted_response("The evaluation job: follow `Location`."),
+        **error_answer(404, "No such model, or no checkpoint at that step."),
+        **NO_CHECKPOINT,
+        **error_answers(413, 422),
+    },
     dependencies=[AdminOnly],
 )
 def evaluate(
@@ -36,7 +44,12 @@ def evaluate(
     return accepted(job.id, f"/v1/jobs/{job.id}")
 
 
-@router.get("/evaluations", summary="The model's evaluations, and its best checkpoint")
+@router.get(
+    "/evaluations",
+    summary="The model's evaluations, and its best checkpoint",
+    operation_id="evaluations-list",
+    responses=error_answers(404, 422),
+)
 def list_evaluations(model: ModelDep, storage: StorageDep) -> EvaluationList:
     best = storage.best_evaluation(model.id)
     return EvaluationList(
@@ -48,14 +61,15 @@ def list_evaluations(model: ModelDep, storage: StorageDep) -> EvaluationList:
 @router.get(
     "/quality.png",
     summary="FID and KID against the step, the best checkpoint marked",
+    operation_id="evaluations-plot",
     response_class=Response,
-    responses=PNG_RESPONSE,
+    responses={**PNG_OR_JSON, **error_answers(404, 422)},
 )
-def quality_curves(model: ModelDep, storage: StorageDep) -> Response:
+def quality_curves(model: ModelDep, storage: StorageDep, format: PictureFormat = PictureForm.png) -> Response:
     """Rows of one sample count, since FID depends on the count: the best checkpoint's, else the largest."""
     rows = storage.evaluations(model.id)
     best = storage.best_evaluation(model.id)
     if rows:
         samples = best["samples"] if best else max(row["samples"] for row in rows)
         rows = [row for row in rows if row["samples"] == samples]
-    return Response(quality_curve_png(rows, best["step"] if best else None), media_type="image/png")
+    return png_answer(quality_curve_png(rows, best["step"] if best else None), format)

@@ -18,13 +18,17 @@ from workers.shared.serialization import DataSerializer
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The API process is alive")
+@router.get("/healthz", summary="The API process is alive", operation_id="health-live")
 def healthz() -> Health:
     return Health(status="ok")
 
 
 @router.get(
-    "/readyz", summary="Redis reachable, a worker on each queue, storage writable", response_model=Readiness
+    "/readyz",
+    summary="Redis reachable, a worker on each queue, storage writable",
+    operation_id="health-ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: the body says what is missing."}},
 )
 def readyz(redis: RedisDep, storage: StorageDep) -> JSONResponse:
     """200 when ready, else 503 with the same body saying what is missing. `feature_network` says whether

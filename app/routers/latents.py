@@ -5,16 +5,35 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, File, Form, HTTPException, Path, Response, UploadFile
+from fastapi import APIRouter, HTTPException, Path, Response, UploadFile
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from app.dependencies import JobClientDep, ModelDep, SettingsDep, StorageDep
 from app.errors import field_error
+from app.forms import InvertRequest, Multipart, TransformRequest
 from app.model_inputs import checked_labels, checkpoint_step, latent_definition, named_latents, required_label
+from app.responses import (
+    CHECKPOINT,
+    NO_CHECKPOINT,
+    STILL_RENDERING,
+    Responses,
+    error_answer,
+    error_answers,
+    header,
+    picture,
+)
 from app.routers.models import PreferHeader
-from app.schemas import ACCEPTED_RESPONSE, NamedLatentList
+from app.schemas import (
+    ArithmeticResult,
+    InterpolationFrames,
+    Inversion,
+    NamedLatentList,
+    Transformation,
+)
 from workers.shared.budgets import check_frames, check_optimisation
 from workers.shared.contract import (
     ARITHMETIC_JOB,
@@ -23,7 +42,6 @@ from workers.shared.contract import (
     LATENT_NAME_PATTERN,
     TRANSFORM_JOB,
     ArithmeticRequest,
-    CheckpointRef,
     InterpolateRequest,
     SaveLatentRequest,
     SeedLatent,
@@ -39,20 +57,36 @@ from workers.shared.storage import ModelManifest, NamedLatentRecord, Storage, ut
 router = APIRouter(prefix="/v1/models/{model_id}", tags=["latent space"])
 
 LatentName = Annotated[str, Path(pattern=LATENT_NAME_PATTERN, description="`[a-z0-9_]{1,64}`")]
-IMAGE_RESPONSES = {
-    200: {
-        "content": {"image/png": {}, "image/gif": {}, "application/json": {}},
-        "description": "A picture (png or gif) or, with `format: json`, base64 PNGs and the latents.",
-    },
-    **ACCEPTED_RESPONSE,
-}
 MAX_IMAGE_UPLOAD = 16 * 2**20
-ReplaceForm = Annotated[
-    bool, Form(description="Overwrite the named latent `save_as` if the model has one already (else 409).")
-]
+NOT_FOUND = error_answer(404, "No such model, or no named latent of that name.")
+MSE = {"X-Reconstruction-MSE": header("The inversion's reconstruction error.", "number")}
 
 
-@router.post("/latents", status_code=201, summary="Save a named latent")
+def _sampling_answers(
+    body: type[BaseModel], description: str, headers: dict[str, Any], gif: bool = False
+) -> Responses:
+    """What a latent-space job's route answers: its picture or JSON, 202 after the wait, its errors."""
+    media_types = ("image/png", "image/gif") if gif else ("image/png",)
+    return {
+        **picture(body, description, media_types, {**CHECKPOINT, **headers}),
+        **STILL_RENDERING,
+        **error_answer(404, "No such model, named latent or checkpoint."),
+        **NO_CHECKPOINT,
+        **error_answers(413, 422, 500, 502),
+    }
+
+
+@router.post(
+    "/latents",
+    status_code=201,
+    summary="Save a named latent",
+    operation_id="latents-save",
+    responses={
+        **NOT_FOUND,
+        **error_answer(409, "The model has a latent of that name already."),
+        **error_answers(413, 422),
+    },
+)
 def save_latent(model: ModelDep, request: SaveLatentRequest, storage: StorageDep) -> NamedLatentRecord:
     """From a seed, the mean of seeds, a vector, or another name (copied). 409 if the name is taken."""
     _refuse_taken_name(model, request.name, storage, "delete it first")
@@ -89,12 +123,22 @@ def _within_budget(field: str) -> Iterator[None]:
         raise field_error("body", field, str(error)) from error
 
 
-@router.get("/latents", summary="List named latents")
+@router.get(
+    "/latents",
+    summary="List named latents",
+    operation_id="latents-list",
+    responses={**error_answer(404, "No such model."), **error_answers(422)},
+)
 def list_latents(model: ModelDep, storage: StorageDep) -> NamedLatentList:
     return NamedLatentList(latents=storage.list_latents(model.id))
 
 
-@router.get("/latents/{name}", summary="A named latent")
+@router.get(
+    "/latents/{name}",
+    summary="A named latent",
+    operation_id="latents-get",
+    responses={**NOT_FOUND, **error_answers(422)},
+)
 def get_latent(model: ModelDep, name: LatentName, storage: StorageDep) -> NamedLatentRecord:
     record = storage.read_latent(model.id, name)
     if record is None:
@@ -102,7 +146,13 @@ def get_latent(model: ModelDep, name: LatentName, storage: StorageDep) -> NamedL
     return record
 
 
-@router.delete("/latents/{name}", status_code=204, summary="Delete a named latent")
+@router.delete(
+    "/latents/{name}",
+    status_code=204,
+    summary="Delete a named latent",
+    operation_id="latents-delete",
+    responses={**NOT_FOUND, **error_answers(422)},
+)
 def delete_latent(model: ModelDep, name: LatentName, storage: StorageDep) -> None:
     path = storage.latent_file(model.id, name)
     if not path.is_file():
@@ -113,10 +163,16 @@ def delete_latent(model: ModelDep, name: LatentName, storage: StorageDep) -> Non
 @router.post(
     "/interpolate",
     summary="Walk between latents: a PNG strip, a looping GIF, or JSON",
+    operation_id="latents-interpolate",
     response_class=Response,
-    responses=IMAGE_RESPONSES,
+    responses=_sampling_answers(
+        InterpolationFrames,
+        "`format`: png, a strip of the frames; gif, looping; json, each frame with its latent.",
+        {"X-Frames": header("Frames rendered.", "integer")},
+        gif=True,
+    ),
 )
-def interpolate(
+async def interpolate(
     model: ModelDep,
     request: InterpolateRequest,
     storage: StorageDep,
@@ -132,7 +188,7 @@ def interpolate(
     else:
         label = required_label(model, request.label, "label")
         labels = [label] if label is not None else None
-    job = jobs.enqueue_sampling(
+    job = await jobs.enqueue_sampling(
         INTERPOLATE_JOB,
         model_id=model.id,
         checkpoint=checkpoint_step(model, request.checkpoint, storage),
@@ -144,16 +200,21 @@ def interpolate(
         truncation=request.truncation,
         format=request.format,
     )
-    return jobs.answer(job, prefer)
+    return await jobs.answer(job, prefer)
 
 
 @router.post(
     "/arithmetic",
     summary="Latent vector arithmetic, with variations around the result",
+    operation_id="latents-arithmetic",
     response_class=Response,
-    responses=IMAGE_RESPONSES,
+    responses=_sampling_answers(
+        ArithmeticResult,
+        "`format`: png, the result (with its variations around it); json, the result's latent too.",
+        {"X-Images": header("Images rendered: the result and its variations.", "integer")},
+    ),
 )
-def arithmetic(
+async def arithmetic(
     model: ModelDep,
     request: ArithmeticRequest,
     storage: StorageDep,
@@ -170,7 +231,7 @@ def arithmetic(
             (term.weight, latent_definition(model, term.latent, storage, "terms"))
             for term in request.terms or []
         ]
-    job = jobs.enqueue_sampling(
+    job = await jobs.enqueue_sampling(
         ARITHMETIC_JOB,
         model_id=model.id,
         checkpoint=checkpoint_step(model, request.checkpoint, storage),
@@ -182,7 +243,7 @@ def arithmetic(
         truncation=request.truncation,
         format=request.format,
     )
-    return jobs.answer(job, prefer)
+    return await jobs.answer(job, prefer)
 
 
 def _expression_terms(model: ModelManifest, expression: str, storage: Storage) -> list[tuple[float, dict]]:
@@ -207,46 +268,50 @@ def _expression_terms(model: ModelManifest, expression: str, storage: Storage) -
 @router.post(
     "/invert",
     summary="Find the latent of an image (encoder start, then optimisation)",
+    operation_id="latents-invert",
     response_class=Response,
-    responses=IMAGE_RESPONSES,
+    responses={
+        **_sampling_answers(
+            Inversion,
+            "`format`: json, the latent, the reconstruction and its error; png, the input beside the "
+            "reconstruction.",
+            MSE,
+        ),
+        **error_answers(400),
+        **error_answer(409, "No checkpoint yet, or `save_as` names a latent the model has already."),
+    },
 )
-def invert(
+async def invert(
     model: ModelDep,
-    image: Annotated[UploadFile, File(description="Any common image format; centre-cropped and resized.")],
+    form: Annotated[InvertRequest, Multipart],
     storage: StorageDep,
     settings: SettingsDep,
     jobs: JobClientDep,
-    label: Annotated[str | None, Form(description="The image's class (conditional models).")] = None,
-    steps: Annotated[
-        int, Form(ge=0, le=2000, description="Optimisation steps after the encoder's guess.")
-    ] = 200,
-    save_as: Annotated[
-        str | None, Form(pattern=LATENT_NAME_PATTERN, description="Save as a named latent.")
-    ] = None,
-    replace: ReplaceForm = False,
-    checkpoint: Annotated[CheckpointRef | None, Form(description='A step, "newest" or "best".')] = None,
-    format: Annotated[
-        Literal["json", "png"], Form(description="json: latent and reconstruction; png: pair")
-    ] = "json",
     prefer: PreferHeader = None,
 ) -> Response:
     """Returns the latent, the reconstruction and its mean squared error on [-1, 1] pixels. Steps ×
     the model's pixels are capped per request (docs/api.md)."""
     with _within_budget("steps"):
-        check_optimisation(steps, model.image_size)
-    _check_save_as(model, save_as, replace, storage)
-    prepared = prepare_image(image.file.read(MAX_IMAGE_UPLOAD + 1), model, settings)
-    job = jobs.enqueue_sampling(
+        check_optimisation(form.steps, model.image_size)
+    _check_save_as(model, form.save_as, form.replace, storage)
+    prepared = await _prepared_image(form.image, model, settings)
+    job = await jobs.enqueue_sampling(
         INVERT_JOB,
         model_id=model.id,
-        checkpoint=checkpoint_step(model, checkpoint, storage),
+        checkpoint=checkpoint_step(model, form.checkpoint, storage),
         image=prepared,
-        label=required_label(model, label, "label"),
-        steps=steps,
-        save_as=save_as,
-        format=format,
+        label=required_label(model, form.label, "label"),
+        steps=form.steps,
+        save_as=form.save_as,
+        format=form.format,
     )
-    return jobs.answer(job, prefer)
+    return await jobs.answer(job, prefer)
+
+
+async def _prepared_image(image: UploadFile, model: ModelManifest, settings: Settings) -> np.ndarray:
+    """Decoding is CPU work: in the thread pool, off the event loop."""
+    data = await image.read(MAX_IMAGE_UPLOAD + 1)
+    return await run_in_threadpool(prepare_image, data, model, settings)
 
 
 def prepare_image(data: bytes, model: ModelManifest, settings: Settings) -> np.ndarray:
@@ -262,35 +327,26 @@ def prepare_image(data: bytes, model: ModelManifest, settings: Settings) -> np.n
 @router.post(
     "/transform",
     summary="Re-render a face (or any image) at other labels: face-aging style",
+    operation_id="latents-transform",
     response_class=Response,
-    responses=IMAGE_RESPONSES,
+    responses={
+        **_sampling_answers(
+            Transformation,
+            "`format`: png, a captioned strip; json, the latent and an image per target label; gif, "
+            "the sequence, looping.",
+            {**MSE, "X-Targets": header("The target labels, comma-separated and percent-encoded.")},
+            gif=True,
+        ),
+        **error_answers(400),
+        **error_answer(409, "No checkpoint yet, or `save_as` names a latent the model has already."),
+    },
 )
-def transform(
+async def transform(
     model: ModelDep,
+    form: Annotated[TransformRequest, Multipart],
     storage: StorageDep,
     settings: SettingsDep,
     jobs: JobClientDep,
-    source_label: Annotated[str, Form(description="The label of the input, e.g. its age group.")],
-    image: Annotated[
-        UploadFile | None, File(description="The input image; or give `latent` instead.")
-    ] = None,
-    latent: Annotated[
-        str | None, Form(pattern=LATENT_NAME_PATTERN, description="A named latent instead.")
-    ] = None,
-    target_labels: Annotated[
-        str | None, Form(description="Comma-separated labels to render, in order; default all the model's.")
-    ] = None,
-    identity_weight: Annotated[
-        float, Form(ge=0, le=100, description="Weight of the feature (identity) term in the inversion.")
-    ] = 0.1,
-    optimise_steps: Annotated[int, Form(ge=0, le=2000)] = 200,
-    steps_between: Annotated[
-        int, Form(ge=0, le=32, description="Frames blending the condition between neighbouring targets.")
-    ] = 0,
-    save_as: Annotated[str | None, Form(pattern=LATENT_NAME_PATTERN)] = None,
-    replace: ReplaceForm = False,
-    checkpoint: Annotated[CheckpointRef | None, Form(description='A step, "newest" or "best".')] = None,
-    format: Annotated[Literal["png", "json", "gif"], Form()] = "png",
     prefer: PreferHeader = None,
 ) -> Response:
     """Age-cGAN (Antipov et al. 2017): invert the image with its source label (encoder start, then an
@@ -299,27 +355,33 @@ def transform(
     images and the latent; `gif`: the sequence, looping."""
     if not model.conditional:
         raise HTTPException(422, f"transform needs a conditional model; {model.id!r} is unconditional")
-    if (image is None) == (latent is None):
+    if (form.image is None) == (form.latent is None):
         raise field_error("body", "image", "give exactly one of `image` or `latent`")
-    targets = [label.strip() for label in target_labels.split(",")] if target_labels else list(model.classes)
+    targets = (
+        [label.strip() for label in form.target_labels.split(",")]
+        if form.target_labels
+        else list(model.classes)
+    )
     with _within_budget("target_labels"):
-        check_frames(len(targets), steps_between, "target_labels", "steps_between")
-    if image is not None:
+        check_frames(len(targets), form.steps_between, "target_labels", "steps_between")
+    if form.image is not None:
         with _within_budget("optimise_steps"):
-            check_optimisation(optimise_steps, model.image_size)
-    _check_save_as(model, save_as, replace, storage)
-    job = jobs.enqueue_sampling(
+            check_optimisation(form.optimise_steps, model.image_size)
+    _check_save_as(model, form.save_as, form.replace, storage)
+    checkpoint = checkpoint_step(model, form.checkpoint, storage)
+    image = await _prepared_image(form.image, model, settings) if form.image is not None else None
+    job = await jobs.enqueue_sampling(
         TRANSFORM_JOB,
         model_id=model.id,
-        checkpoint=checkpoint_step(model, checkpoint, storage),
-        image=prepare_image(image.file.read(MAX_IMAGE_UPLOAD + 1), model, settings) if image else None,
-        latent=named_latents(model, [latent], storage)[latent] if latent else None,
-        source_label=checked_labels(model, [source_label], "source_label")[0],
+        checkpoint=checkpoint,
+        image=image,
+        latent=named_latents(model, [form.latent], storage)[form.latent] if form.latent else None,
+        source_label=checked_labels(model, [form.source_label], "source_label")[0],
         target_labels=checked_labels(model, targets, "target_labels"),
-        identity_weight=identity_weight,
-        optimise_steps=optimise_steps,
-        steps_between=steps_between,
-        save_as=save_as,
-        format=format,
+        identity_weight=form.identity_weight,
+        optimise_steps=form.optimise_steps,
+        steps_between=form.steps_between,
+        save_as=form.save_as,
+        format=form.format,
     )
-    return jobs.answer(job, prefer)
+    return await jobs.answer(job, prefer)

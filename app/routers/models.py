@@ -12,16 +12,19 @@ from app.dependencies import GenerateLaneDep, ModelDep, SettingsDep, StorageDep
 from app.errors import field_error
 from app.lane_client import render_answer
 from app.model_inputs import checked_labels, checkpoint_step
+from app.pictures import PNG_OR_JSON, PictureForm, PictureFormat, png_answer, png_file_answer
 from app.queue_client import accepted, wants_async
-from app.schemas import (
-    ACCEPTED_RESPONSE,
-    PNG_RESPONSE,
-    Evaluation,
-    GeneratedImages,
-    Model,
-    ModelList,
-    ModelMetrics,
+from app.responses import (
+    BINARY,
+    CHECKPOINT,
+    NO_CHECKPOINT,
+    STILL_RENDERING,
+    error_answer,
+    error_answers,
+    header,
+    picture,
 )
+from app.schemas import Evaluation, GeneratedImages, Model, ModelList, ModelMetrics
 from app.security import AdminOnly
 from workers.shared.contract import MAX_SEED, GenerateRequest
 from workers.shared.generate_lane import GenerateCall, new_job_id
@@ -75,18 +78,31 @@ def to_response(manifest: ModelManifest, storage: Storage) -> Model:
     )
 
 
-@router.get("", summary="List models")
+@router.get("", summary="List models", operation_id="models-list")
 def list_models(storage: StorageDep) -> ModelList:
     return ModelList(models=[to_response(manifest, storage) for manifest in storage.list_models()])
 
 
-@router.get("/{model_id}", summary="A model's spec, labels, checkpoints and latest figures")
+@router.get(
+    "/{model_id}",
+    summary="A model's spec, labels, checkpoints and latest figures",
+    operation_id="models-get",
+    responses=error_answers(404, 422),
+)
 def get_model(model: ModelDep, storage: StorageDep) -> Model:
     return to_response(model, storage)
 
 
 @router.delete(
-    "/{model_id}", status_code=204, summary="Delete a model and its files", dependencies=[AdminOnly]
+    "/{model_id}",
+    status_code=204,
+    summary="Delete a model and its files",
+    operation_id="models-delete",
+    dependencies=[AdminOnly],
+    responses={
+        **error_answers(404, 422),
+        **error_answer(409, "The model is still training: cancel its job first."),
+    },
 )
 def delete_model(model: ModelDep, storage: StorageDep) -> None:
     """Refused (409) while its training job is queued or running: cancel it first."""
@@ -100,33 +116,53 @@ def delete_model(model: ModelDep, storage: StorageDep) -> None:
 @router.get(
     "/{model_id}/samples/{step}.png",
     summary="The progress grid at a step (fixed latents)",
+    operation_id="models-sample-grid",
     response_class=Response,
-    responses=PNG_RESPONSE,
+    responses={**PNG_OR_JSON, **error_answers(404, 422)},
 )
-def sample_grid(model: ModelDep, step: Step, storage: StorageDep) -> FileResponse:
+def sample_grid(
+    model: ModelDep, step: Step, storage: StorageDep, format: PictureFormat = PictureForm.png
+) -> Response:
     path = storage.sample_file(model.id, step)
     if not path.is_file():
         raise HTTPException(404, f"model {model.id!r} has no sample grid at step {step}")
-    return FileResponse(path, media_type="image/png")
+    return png_file_answer(path, format)
 
 
-@router.get("/{model_id}/metrics", summary="Losses, D(x), D(G(z)) and images/s per logging step")
+@router.get(
+    "/{model_id}/metrics",
+    summary="Losses, D(x), D(G(z)) and images/s per logging step",
+    operation_id="models-metrics",
+    responses=error_answers(404, 422),
+)
 def metrics(model: ModelDep, storage: StorageDep) -> ModelMetrics:
     return ModelMetrics(metrics=read_metrics(storage.model_dir(model.id)))
 
 
 @router.get(
-    "/{model_id}/losses.png", summary="Loss curves so far", response_class=Response, responses=PNG_RESPONSE
+    "/{model_id}/losses.png",
+    summary="Loss curves so far",
+    operation_id="models-losses",
+    response_class=Response,
+    responses={**PNG_OR_JSON, **error_answers(404, 422)},
 )
-def loss_curves(model: ModelDep, storage: StorageDep) -> Response:
-    return Response(loss_curve_png(read_metrics(storage.model_dir(model.id))), media_type="image/png")
+def loss_curves(model: ModelDep, storage: StorageDep, format: PictureFormat = PictureForm.png) -> Response:
+    return png_answer(loss_curve_png(read_metrics(storage.model_dir(model.id))), format)
 
 
 @router.get(
     "/{model_id}/checkpoints/{step}",
     summary="Download a checkpoint (torch.save of G, D, G-EMA, optimisers, step, RNG)",
+    operation_id="models-checkpoint",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The checkpoint file."}},
+    responses={
+        200: {
+            "content": {"application/octet-stream": {"schema": BINARY}},
+            "description": "The checkpoint file.",
+            "headers": {"Content-Disposition": header("`attachment`, with a file name.")},
+        },
+        **error_answers(404, 422),
+    },
 )
 def download_checkpoint(model: ModelDep, step: Step, storage: StorageDep) -> FileResponse:
     path = storage.checkpoint_file(model.id, step)
@@ -138,17 +174,23 @@ def download_checkpoint(model: ModelDep, step: Step, storage: StorageDep) -> Fil
 @router.post(
     "/{model_id}/generate",
     summary="Generate images (PNG, a grid when n > 1, or JSON with base64 PNGs)",
+    operation_id="models-generate",
     response_class=Response,
     responses={
-        **PNG_RESPONSE,
-        200: {
-            "content": {
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-                "application/json": {"schema": GeneratedImages.model_json_schema()},
+        **picture(
+            GeneratedImages,
+            "`format: png` gives one PNG (a grid when n > 1); `format: json` gives base64 PNGs with their "
+            "seeds.",
+            headers={
+                "X-Seeds": header("The seeds used, comma-separated, in order."),
+                **CHECKPOINT,
+                "X-Batch-Images": header("Images rendered in the same forward pass.", "integer"),
             },
-            "description": "`format: png` gives one PNG; `format: json` gives base64 PNGs with their seeds.",
-        },
-        **ACCEPTED_RESPONSE,
+        ),
+        **STILL_RENDERING,
+        **error_answers(413, 422, 500, 502),
+        **error_answer(404, "No such model, or no checkpoint at that step."),
+        **NO_CHECKPOINT,
     },
 )
 async def generate(

@@ -15,6 +15,8 @@ from redis.exceptions import RedisError
 
 from app.dependencies import JobClientDep, RedisDep, SettingsDep, StorageDep, TrainingJobId
 from app.errors import field_error
+from app.queue_client import fetch_job
+from app.responses import LOCATION, error_answer, error_answers
 from app.schemas import LiveProgress, TrainingJob, TrainingJobList
 from app.security import Principal, PrincipalDep
 from app.stream_limit import HeldStream
@@ -79,9 +81,23 @@ def get_training_model(training_job_id: TrainingJobId, storage: StorageDep) -> M
 
 
 TrainingModelDep = Annotated[ModelManifest, Depends(get_training_model)]
+NOT_FOUND = error_answer(404, "No such training job.")
+FOLLOW = {"description": "The job: follow `Location`.", "headers": LOCATION}
 
 
-@router.post("", status_code=202, summary="Start training a model", response_model=TrainingJob)
+@router.post(
+    "",
+    status_code=202,
+    summary="Start training a model",
+    operation_id="training-jobs-start",
+    response_model=TrainingJob,
+    responses={
+        202: FOLLOW,
+        **error_answer(404, "No such dataset."),
+        **error_answer(409, "A request with this `Idempotency-Key` is still being created: retry shortly."),
+        **error_answers(413, 422),
+    },
+)
 def start_training(
     spec: TrainingSpec,
     storage: StorageDep,
@@ -184,7 +200,7 @@ def _accepted(job: TrainingJob) -> JSONResponse:
     return JSONResponse(job.model_dump(mode="json"), 202, headers={"Location": job.links["self"]})
 
 
-@router.get("", summary="List training jobs")
+@router.get("", summary="List training jobs", operation_id="training-jobs-list")
 def list_training_jobs(storage: StorageDep, redis: RedisDep) -> TrainingJobList:
     manifests = storage.list_models()
     progress = redis.mget([f"ganforge:progress:{m.training_job_id}" for m in manifests]) if manifests else []
@@ -196,7 +212,12 @@ def list_training_jobs(storage: StorageDep, redis: RedisDep) -> TrainingJobList:
     )
 
 
-@router.get("/{training_job_id}", summary="Status, step, images/s, ETA and the latest losses")
+@router.get(
+    "/{training_job_id}",
+    summary="Status, step, images/s, ETA and the latest losses",
+    operation_id="training-jobs-get",
+    responses={**NOT_FOUND, **error_answers(422)},
+)
 def get_training_job(manifest: TrainingModelDep, storage: StorageDep, redis: RedisDep) -> TrainingJob:
     return to_response(manifest, storage, redis)
 
@@ -204,8 +225,16 @@ def get_training_job(manifest: TrainingModelDep, storage: StorageDep, redis: Red
 @router.get(
     "/{training_job_id}/events",
     summary="Progress as server-sent events",
+    operation_id="training-jobs-events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "`data:` lines of progress JSON."}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "`event: progress` with `data:` lines of progress JSON.",
+        },
+        **NOT_FOUND,
+        **error_answers(422),
+    },
 )
 async def training_events(
     manifest: TrainingModelDep, request: Request, principal: PrincipalDep, settings: SettingsDep
@@ -243,22 +272,44 @@ async def _event_stream(request: Request, manifest: ModelManifest) -> AsyncItera
             await asyncio.sleep(0)
 
 
-@router.post("/{training_job_id}/cancel", status_code=202, summary="Stop with a checkpoint")
-def cancel_training(
-    manifest: TrainingModelDep, storage: StorageDep, redis: RedisDep, jobs: JobClientDep
-) -> TrainingJob:
+@router.post(
+    "/{training_job_id}/cancel",
+    status_code=202,
+    summary="Stop with a checkpoint",
+    operation_id="training-jobs-cancel",
+    response_model=TrainingJob,
+    responses={
+        202: FOLLOW,
+        **NOT_FOUND,
+        **error_answer(409, "The job has finished already."),
+        **error_answers(422),
+    },
+)
+def cancel_training(manifest: TrainingModelDep, storage: StorageDep, redis: RedisDep) -> JSONResponse:
     """The worker saves a checkpoint at the current step and stops; `resume` continues from it."""
     if manifest.status in FINISHED_STATUSES:
         raise HTTPException(409, f"training job {manifest.training_job_id!r} is already {manifest.status}")
     request_cancel(redis, manifest.training_job_id)
-    job = jobs.fetch(manifest.training_job_id)
+    job = fetch_job(redis, manifest.training_job_id)
     if job is not None and job.get_status() == "queued":
         job.cancel()
         manifest = storage.update_model(manifest.id, status="canceled", finished_at=utc_now())
-    return to_response(manifest, storage, redis)
+    return _accepted(to_response(manifest, storage, redis))
 
 
-@router.post("/{training_job_id}/resume", status_code=202, summary="Continue from the newest checkpoint")
+@router.post(
+    "/{training_job_id}/resume",
+    status_code=202,
+    summary="Continue from the newest checkpoint",
+    operation_id="training-jobs-resume",
+    response_model=TrainingJob,
+    responses={
+        202: FOLLOW,
+        **NOT_FOUND,
+        **error_answer(409, "Only a canceled or failed job can be resumed."),
+        **error_answers(422),
+    },
+)
 def resume_training(
     manifest: TrainingModelDep, storage: StorageDep, redis: RedisDep, jobs: JobClientDep
 ) -> JSONResponse:

@@ -101,16 +101,25 @@ ARCHIVES = [
 schemathesis.openapi.format(ARCHIVE_FORMAT, st.one_of(st.sampled_from(ARCHIVES), st.binary(max_size=512)))
 
 
+def multipart_bodies(openapi: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The schemas of the multipart request bodies (app.forms), by name."""
+    names = {
+        operation["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        for item in openapi["paths"].values()
+        for operation in item.values()
+        if "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
+    }
+    return {name: openapi["components"]["schemas"][name] for name in names}
+
+
 def with_file_parts(openapi: dict[str, Any]) -> dict[str, Any]:
     """`openapi` with each uploaded file given a `format`, so schemathesis sends bytes: `binary` (its
     image samples, or arbitrary bytes) for images, ARCHIVE_FORMAT for the dataset upload's archive."""
-    for name, body in openapi["components"]["schemas"].items():
-        if not name.startswith("Body_"):
-            continue
+    for name, body in multipart_bodies(openapi).items():
         for prop in body["properties"].values():
             for variant in prop.get("anyOf", [prop]):
                 if variant.get("contentMediaType") == "application/octet-stream":
-                    variant["format"] = ARCHIVE_FORMAT if name.startswith("Body_upload_dataset") else "binary"
+                    variant["format"] = ARCHIVE_FORMAT if name == "DatasetUpload" else "binary"
     return openapi
 
 
@@ -203,11 +212,8 @@ def test_every_operation_is_fuzzed() -> None:
 def test_uploads_are_sent_as_files() -> None:
     """Every uploaded file of the multipart routes (dataset archive, invert and transform images) is
     generated as bytes, not text."""
-    bodies = {
-        name: body
-        for name, body in schema.raw_schema["components"]["schemas"].items()
-        if name.startswith("Body_")
-    }
+    bodies = multipart_bodies(schema.raw_schema)
+    assert sorted(bodies) == ["DatasetUpload", "InvertRequest", "TransformRequest"]
     files = {
         (name, field): [
             variant.get("format") for variant in prop.get("anyOf", [prop]) if variant.get("type") == "string"

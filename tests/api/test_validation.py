@@ -197,6 +197,7 @@ def test_cancel_of_queued_job_and_resume(client: TestClient, redis) -> None:
     job = client.post("/v1/training-jobs", json={"dataset_id": "digits"}).json()
     canceled = client.post(f"/v1/training-jobs/{job['id']}/cancel")
     assert canceled.status_code == 202 and canceled.json()["status"] == "canceled"
+    assert canceled.headers["location"] == f"/v1/training-jobs/{job['id']}"
     assert client.post(f"/v1/training-jobs/{job['id']}/cancel").status_code == 409
     resumed = client.post(f"/v1/training-jobs/{job['id']}/resume")
     assert resumed.status_code == 202 and resumed.json()["status"] == "queued"

@@ -19,6 +19,7 @@ from models.sampling import generate, latents_for_seeds
 from workers.jobs.runtime import Runtime
 from workers.shared.generate_lane import GenerateCall
 from workers.shared.imaging import grid_png, png_bytes
+from workers.shared.response_bodies import GeneratedImage, GeneratedImages
 from workers.shared.results import b64, document, picture
 
 
@@ -75,12 +76,12 @@ def _result(call: GenerateCall, images: np.ndarray, batch_images: int) -> dict[s
     if call.format == "png":
         return picture(grid_png(images), headers)
     labels = call.labels or [None] * len(call.seeds)
-    payload = {
-        "model_id": call.model_id,
-        "checkpoint": call.checkpoint,
-        "images": [
-            {"seed": seed, "label": label, "png_base64": b64(png_bytes(image))}
+    payload = GeneratedImages(
+        model_id=call.model_id,
+        checkpoint=call.checkpoint,
+        images=[
+            GeneratedImage(seed=seed, label=label, png_base64=b64(png_bytes(image)))
             for seed, label, image in zip(call.seeds, labels, images, strict=True)
         ],
-    }
-    return document(payload, headers)
+    )
+    return document(payload.model_dump(), headers)

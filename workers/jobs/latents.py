@@ -19,6 +19,14 @@ from models.latents import weighted_sum
 from models.sampling import generate, latent_for_seed, latents_for_seeds
 from workers.jobs.runtime import Runtime, current_runtime
 from workers.shared.imaging import gif_bytes, grid_png, png_bytes, strip, tile
+from workers.shared.response_bodies import (
+    ArithmeticResult,
+    InterpolationFrames,
+    Inversion,
+    LabelledImage,
+    LatentFrame,
+    Transformation,
+)
 from workers.shared.results import b64, document, header_list, picture
 from workers.shared.storage import NamedLatentRecord, utc_now
 
@@ -40,16 +48,11 @@ def _label_indices(runtime: Runtime, model_id: str, labels: list[str] | None) ->
     return torch.tensor([classes.index(label) for label in labels])
 
 
-def _frames_json(model_id: str, checkpoint: int, images: np.ndarray, latents: torch.Tensor, **extra) -> dict:
-    return {
-        "model_id": model_id,
-        "checkpoint": checkpoint,
-        "frames": [
-            {"png_base64": b64(png_bytes(image)), "latent": latent.tolist()}
-            for image, latent in zip(images, latents, strict=True)
-        ],
-        **extra,
-    }
+def _frames(images: np.ndarray, latents: torch.Tensor) -> list[LatentFrame]:
+    return [
+        LatentFrame(png_base64=b64(png_bytes(image)), latent=latent.tolist())
+        for image, latent in zip(images, latents, strict=True)
+    ]
 
 
 def interpolate(
@@ -83,7 +86,10 @@ def interpolate(
         return picture(gif_bytes(images), headers, media_type="image/gif")
     if format == "png":
         return picture(png_bytes(tile(images, columns=len(images))), headers)
-    return document(_frames_json(model_id, checkpoint, images, latents * truncation), headers)
+    payload = InterpolationFrames(
+        model_id=model_id, checkpoint=checkpoint, frames=_frames(images, latents * truncation)
+    )
+    return document(payload.model_dump(), headers)
 
 
 def arithmetic(
@@ -110,17 +116,14 @@ def arithmetic(
     images = generate(generator, latents, indices, truncation)
     headers = {"X-Checkpoint": str(checkpoint), "X-Images": str(len(images))}
     if format == "json":
-        payload = {
-            "model_id": model_id,
-            "checkpoint": checkpoint,
-            "latent": result.tolist(),
-            "png_base64": b64(png_bytes(images[0])),
-            "variations": [
-                {"png_base64": b64(png_bytes(image)), "latent": latent.tolist()}
-                for image, latent in zip(images[1:], latents[1:], strict=True)
-            ],
-        }
-        return document(payload, headers)
+        payload = ArithmeticResult(
+            model_id=model_id,
+            checkpoint=checkpoint,
+            latent=result.tolist(),
+            png_base64=b64(png_bytes(images[0])),
+            variations=_frames(images[1:], latents[1:]),
+        )
+        return document(payload.model_dump(), headers)
     if variations == 8:  # the result in the middle, its eight neighbours around it
         images = np.concatenate([images[1:5], images[:1], images[5:]])
     return picture(grid_png(images, columns=3 if variations == 8 else None), headers)
@@ -194,17 +197,17 @@ def invert_image(
         return picture(
             png_bytes(strip(np.stack([image, result.reconstruction]), ["input", "rebuilt"])), headers
         )
-    payload = {
-        "model_id": model_id,
-        "checkpoint": checkpoint,
-        "latent": result.latent.tolist(),
-        "mse": result.mse,
-        "reconstruction_png_base64": b64(png_bytes(result.reconstruction)),
-        "encoder": result.used_encoder,
-        "optimise_steps": result.steps,
-        "saved_as": save_as,
-    }
-    return document(payload, headers)
+    payload = Inversion(
+        model_id=model_id,
+        checkpoint=checkpoint,
+        latent=result.latent.tolist(),
+        mse=result.mse,
+        reconstruction_png_base64=b64(png_bytes(result.reconstruction)),
+        encoder=result.used_encoder,
+        optimise_steps=result.steps,
+        saved_as=save_as,
+    )
+    return document(payload.model_dump(), headers)
 
 
 def transform(
@@ -253,20 +256,20 @@ def transform(
     if format == "png":
         strip_png = _transform_strip(image, reconstruction, rendered, target_labels, steps_between)
         return picture(strip_png, headers)
-    payload = {
-        "model_id": model_id,
-        "checkpoint": checkpoint,
-        "latent": z.tolist(),
-        "source_label": source_label,
-        "reconstruction_png_base64": b64(png_bytes(reconstruction)),
-        "images": [
-            {"label": label, "png_base64": b64(png_bytes(frame))}
+    payload = Transformation(
+        model_id=model_id,
+        checkpoint=checkpoint,
+        latent=z.tolist(),
+        source_label=source_label,
+        reconstruction_png_base64=b64(png_bytes(reconstruction)),
+        images=[
+            LabelledImage(label=label, png_base64=b64(png_bytes(frame)))
             for label, frame in zip(target_labels, key_frames, strict=True)
         ],
-        "saved_as": save_as,
+        saved_as=save_as,
         **extra,
-    }
-    return document(payload, headers)
+    )
+    return document(payload.model_dump(), headers)
 
 
 def _transform_strip(

@@ -18,6 +18,7 @@ from workers.shared.contract import METRICS, TrainingSpec
 from workers.shared.datasets.packed import read_images
 from workers.shared.layout import encoder_path
 from workers.shared.progress import cancel_requested, publish_progress
+from workers.shared.response_bodies import TrainingOutcome
 from workers.shared.storage import ModelManifest, utc_now
 
 CANCEL_CHECK_SECONDS = 0.5
@@ -66,7 +67,7 @@ def train_model(model_id: str) -> dict[str, Any]:
     status = "completed" if outcome == "completed" else "canceled"
     storage.update_model(model_id, status=status, finished_at=utc_now())
     progress.publish(status, trainer.step)
-    return {"model_id": model_id, "status": status, "step": trainer.step}
+    return TrainingOutcome(model_id=model_id, status=status, step=trainer.step).model_dump()
 
 
 def _train_encoder(
