@@ -116,7 +116,7 @@ def _check_save_as(model: ModelManifest, save_as: str | None, replace: bool, sto
 
 @contextlib.contextmanager
 def _within_budget(field: str) -> Iterator[None]:
-    """A models.budgets check's ValueError as a 422 naming `field`."""
+    """A workers.shared.budgets check's ValueError as a 422 naming `field`."""
     try:
         yield
     except ValueError as error:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from app.responses import KEYED
 from app.security import PrincipalDep
 
 STUDIO_DIR = Path(__file__).resolve().parent.parent / "studio"
@@ -41,7 +42,7 @@ class WhoAmI(BaseModel):
     tags=["health"],
     summary="The role of the presented API key",
     operation_id="whoami",
-    responses={401: {"description": "No key, or not a valid one."}},
+    responses=KEYED,
 )
 def whoami(principal: PrincipalDep) -> WhoAmI:
     """The studio reads it to hide what a `user` key may not do (datasets, training, deletion)."""

@@ -20,6 +20,7 @@ from workers.shared.settings import get_settings
 OPERATION_IDS = {
     "GET /healthz": "health-live",
     "GET /readyz": "health-ready",
+    "GET /v1/whoami": "whoami",
     "POST /v1/datasets": "datasets-upload",
     "GET /v1/datasets": "datasets-list",
     "GET /v1/datasets/{dataset_id}": "datasets-get",
