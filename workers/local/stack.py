@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     supervised = [*([redis] if redis else []), *children]
     print(
-        f"ganforge: API on http://{args.host}:{args.port} (docs at /docs); Ctrl-C stops everything",
+        f"ganforge: the studio on http://{args.host}:{args.port}/studio, the API docs at /docs; "
+        "Ctrl-C stops everything",
         flush=True,
     )
 
