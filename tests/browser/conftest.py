@@ -20,8 +20,10 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Module-scoped on purpose: Playwright's sync API keeps an asyncio loop running on the main thread
+    until it stops, and tests after the browser's module may call asyncio.run()."""
     executable = chromium_path()
     if executable is None:
         pytest.skip("no Chromium on PATH (apt-get install -y chromium): the studio's browser tests need one")
