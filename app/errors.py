@@ -108,8 +108,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         # FastAPI's own handler, except that it echoes only a bounded part of the input and cannot fail
         # on a NaN or an infinity in it.
+        # A body that is not JSON at all is a 400 (the request could not be read), not a 422.
         errors = [_bounded_error(item) for item in error.errors()]
-        return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
+        status = 400 if any(item["type"] == "json_invalid" for item in errors) else 422
+        return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=status)
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)

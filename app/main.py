@@ -17,7 +17,7 @@ from app.errors import install_error_handlers
 from app.http_hygiene import HeadAsGet, NoSniff
 from app.locality import LocalOnly
 from app.redis_errors import install_redis_error_handlers
-from app.responses import KEYED
+from app.responses import KEYED, document_parse_errors
 from app.routers import datasets, evaluations, health, jobs, latents, models, studio, training_jobs
 from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
@@ -98,6 +98,7 @@ def create_app() -> FastAPI:
     app.include_router(evaluations.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(jobs.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(studio.router)  # the page, `/` → /studio, and /v1/whoami (docs/studio.md)
+    document_parse_errors(app)
     return app
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
 from pydantic import BaseModel
 
 from app.schemas import Accepted, ErrorDetail
@@ -25,7 +26,7 @@ RETRY_AFTER = {"Retry-After": header("Seconds to wait before trying again.", "in
 CHECKPOINT = {"X-Checkpoint": header("The step of the checkpoint used.", "integer")}
 
 ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
-    400: ("The multipart body could not be parsed.", {}),
+    400: ("The body could not be parsed: not JSON, or a broken multipart form.", {}),
     401: (
         "No API key, or not a valid one (when keys are configured).",
         {"WWW-Authenticate": header("`Bearer`.")},
@@ -97,3 +98,23 @@ def picture(
     if headers:
         answer["headers"] = headers
     return {200: answer}
+
+
+def document_parse_errors(app: FastAPI) -> None:
+    """Every operation that reads a JSON body can answer 400 when the body is not JSON (app.errors): say
+    so in the OpenAPI document, once, here, rather than in every router."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            answer = {
+                "description": "The body is not JSON.",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}},
+            }
+            for operations in generate()["paths"].values():
+                for operation in operations.values():
+                    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                        operation["responses"].setdefault("400", answer)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

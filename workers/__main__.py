@@ -10,8 +10,14 @@ import threading
 
 from redis import Redis
 
-from workers.shared.contract import QUEUES, SAMPLING_QUEUE
+from workers.shared.contract import QUEUES, SAMPLING_QUEUE, SAMPLING_QUEUES
 from workers.shared.settings import get_settings
+
+
+def rq_queues(roles: list[str]) -> list[str]:
+    """The RQ queues behind the roles asked for, in priority order: sampling is the sampling queue, then
+    the optimisation queue (workers.shared.contract.OPTIMISATION_QUEUE)."""
+    return [queue for role in roles for queue in (SAMPLING_QUEUES if role == SAMPLING_QUEUE else (role,))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     interactive = args.queues == ["sampling"]  # many short jobs: no log lines per job
     worker = InProcessWorker(
-        args.queues,
+        rq_queues(args.queues),
         connection=Redis.from_url(get_settings().redis_url),
         name=args.name,
         log_job_description=not interactive,

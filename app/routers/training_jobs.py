@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -21,8 +22,15 @@ from app.schemas import LiveProgress, TrainingJob, TrainingJobList
 from app.security import Principal, PrincipalDep
 from app.stream_limit import HeldStream
 from workers.shared.contract import TrainingSpec
-from workers.shared.footprint import GiB, training_footprint
-from workers.shared.progress import clear_cancel, events_channel, read_progress, request_cancel
+from workers.shared.footprint import DoesNotFit, check_fits, training_footprint
+from workers.shared.progress import (
+    clear_cancel,
+    decode_progress,
+    events_channel,
+    progress_key,
+    read_progress,
+    request_cancel,
+)
 from workers.shared.settings import Settings
 from workers.shared.storage import (
     FINISHED_STATUSES,
@@ -47,7 +55,7 @@ def to_response(manifest: ModelManifest, storage: Storage, redis: Redis) -> Trai
 def _combine(manifest: ModelManifest, storage: Storage, progress: dict | None) -> TrainingJob:
     """The manifest on disk says what the job is and how it ended; Redis holds its live progress."""
     checkpoints = storage.checkpoint_steps(manifest.id)
-    live = LiveProgress.model_validate(progress) if progress else None
+    live = _live_progress(progress)
     step = live.step if live else (checkpoints[-1] if checkpoints else 0)
     job_id = manifest.training_job_id
     samples = storage.sample_steps(manifest.id)
@@ -71,6 +79,14 @@ def _combine(manifest: ModelManifest, storage: Storage, progress: dict | None) -
             "latest_sample": f"/v1/models/{manifest.id}/samples/{samples[-1]}.png" if samples else "",
         },
     )
+
+
+def _live_progress(progress: dict | None) -> LiveProgress | None:
+    """The snapshot as LiveProgress; one that does not fit (not the worker's) is ignored, not a 500."""
+    try:
+        return LiveProgress.model_validate(progress) if progress else None
+    except ValidationError:
+        return None
 
 
 def get_training_model(training_job_id: TrainingJobId, storage: StorageDep) -> ModelManifest:
@@ -152,23 +168,19 @@ def start_training(
 
 
 def _refuse_unfit(manifest: ModelManifest, images: int, settings: Settings) -> None:
-    """422 with the estimate (models.footprint) when training would need more memory than a worker
-    declares, naming the field behind the largest part."""
-    limit = settings.worker_memory_bytes()
+    """422 with the estimate (workers.shared.footprint) when training would need more memory than a
+    worker declares, naming the field behind the largest part."""
     footprint = training_footprint(manifest.network, manifest.spec.batch_size, images)
-    if limit is None or footprint.total <= limit:
-        return
-    parts = {
-        "base_channels": footprint.networks,
-        "batch_size": footprint.activations,
-        "image_size": footprint.data,
-    }
-    raise field_error(
-        "body",
-        max(parts, key=parts.__getitem__),
-        f"training this spec needs {footprint.describe()}, more than the {limit / GiB:.1f} GiB a worker "
-        "has (GANFORGE_WORKER_MEMORY_MB): lower base_channels, batch_size or image_size",
-    )
+    try:
+        check_fits(footprint, settings.worker_memory_bytes(), "a worker has (GANFORGE_WORKER_MEMORY_MB)")
+    except DoesNotFit as error:
+        parts = {
+            "base_channels": footprint.networks,
+            "batch_size": footprint.activations,
+            "image_size": footprint.data,
+        }
+        field = max(parts, key=parts.__getitem__)
+        raise field_error("body", field, f"{error}: lower base_channels, batch_size or image_size") from error
 
 
 def _limit_concurrent_jobs(storage: Storage, principal: Principal, limit: int) -> None:
@@ -203,10 +215,10 @@ def _accepted(job: TrainingJob) -> JSONResponse:
 @router.get("", summary="List training jobs", operation_id="training-jobs-list")
 def list_training_jobs(storage: StorageDep, redis: RedisDep) -> TrainingJobList:
     manifests = storage.list_models()
-    progress = redis.mget([f"ganforge:progress:{m.training_job_id}" for m in manifests]) if manifests else []
+    progress = redis.mget([progress_key(m.training_job_id) for m in manifests]) if manifests else []
     return TrainingJobList(
         training_jobs=[
-            _combine(manifest, storage, json.loads(snapshot) if snapshot else None)
+            _combine(manifest, storage, decode_progress(snapshot))
             for manifest, snapshot in zip(manifests, progress, strict=True)
         ]
     )
@@ -255,8 +267,10 @@ async def _event_stream(request: Request, manifest: ModelManifest) -> AsyncItera
     job_id = manifest.training_job_id
     async with redis.pubsub() as pubsub:
         await pubsub.subscribe(events_channel(job_id))
-        snapshot = await redis.get(f"ganforge:progress:{job_id}")
-        current = json.loads(snapshot) if snapshot else {"status": manifest.status, "step": 0}
+        snapshot = await redis.get(progress_key(job_id))
+        current = decode_progress(snapshot)
+        if _live_progress(current) is None:
+            current = {"status": manifest.status, "step": 0}
         yield f"event: progress\ndata: {json.dumps(current)}\n\n"
         if current.get("status") in FINISHED_STATUSES:
             return
@@ -265,9 +279,11 @@ async def _event_stream(request: Request, manifest: ModelManifest) -> AsyncItera
             if message is None:
                 yield ": keep-alive\n\n"
                 continue
-            data = message["data"].decode()
-            yield f"event: progress\ndata: {data}\n\n"
-            if json.loads(data).get("status") in FINISHED_STATUSES:
+            event = decode_progress(message["data"])
+            if event is None:
+                continue
+            yield f"event: progress\ndata: {json.dumps(event)}\n\n"
+            if event.get("status") in FINISHED_STATUSES:
                 return
             await asyncio.sleep(0)
 

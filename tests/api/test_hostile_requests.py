@@ -26,7 +26,7 @@ from tests.api.hostile import (
     uploads_left,
 )
 from tests.archives import png, zip_bytes
-from workers.shared.contract import QUEUES
+from workers.shared.contract import RQ_QUEUES
 from workers.shared.storage import Storage
 
 # --- JSON bodies ---------------------------------------------------------------------------------------
@@ -61,7 +61,7 @@ def url_for(target: str, request: pytest.FixtureRequest) -> str:
 
 def no_jobs_created(client: TestClient, redis) -> bool:
     """Nothing queued: no training job (the model fixtures' jobs are completed) and no RQ job."""
-    queued = sum(redis.llen(f"rq:queue:{name}") for name in QUEUES)
+    queued = sum(redis.llen(f"rq:queue:{name}") for name in RQ_QUEUES)
     jobs = client.get("/v1/training-jobs").json()["training_jobs"]
     return queued == 0 and all(job["status"] == "completed" for job in jobs)
 
@@ -160,6 +160,16 @@ def test_non_utf8_or_garbage_body_is_4xx(client, redis, raw: bytes) -> None:
     response = client.post("/v1/training-jobs", content=raw, headers=JSON)
     assert response.status_code in (400, 422), response.text
     assert response.json()["detail"]
+    assert no_jobs_created(client, redis)
+
+
+@pytest.mark.parametrize("raw", [b'{"dataset_id": "digits",', b"{'dataset_id': 'digits'}", b"digits"])
+@pytest.mark.parametrize("target", ["train", "generate"])
+def test_a_body_that_is_not_json_is_400_saying_where(client, redis, request, target: str, raw: bytes) -> None:
+    response = client.post(url_for(target, request), content=raw, headers=JSON)
+    assert response.status_code == 400, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"][0] == "body" and error["type"] == "json_invalid" and "JSON" in error["msg"]
     assert no_jobs_created(client, redis)
 
 
@@ -307,4 +317,4 @@ def test_hostile_image_to_invert_is_4xx_naming_image(
 ) -> None:
     response = client.post(f"/v1/models/{model_id}/invert", files={"image": ("face.png", data)})
     assert_rejected(response, (400, 415, 422), "image", reason)
-    assert sum(redis.llen(f"rq:queue:{name}") for name in QUEUES) == 0
+    assert sum(redis.llen(f"rq:queue:{name}") for name in RQ_QUEUES) == 0

@@ -61,7 +61,7 @@ def test_parse_errors_are_json_naming_the_place_and_the_reason(client: TestClien
     broken = client.post(
         "/v1/training-jobs", content=b'{"dataset_id": ', headers={"Content-Type": "application/json"}
     )
-    [error] = assert_json_error(broken, 422)["detail"]
+    [error] = assert_json_error(broken, 400)["detail"]
     assert error["loc"][0] == "body" and error["msg"] == "JSON decode error" and error["ctx"]["error"]
     no_boundary = client.post(
         "/v1/datasets", content=b"garbage", headers={"Content-Type": "multipart/form-data"}

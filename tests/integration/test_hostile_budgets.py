@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -202,4 +203,35 @@ def test_non_ascii_labels_and_save_as_through_the_stack(stack: Stack, api: httpx
     replaced = answered(api, api.post(path, data={**form, "save_as": "start", "replace": "true"}))
     assert replaced.status_code == 200, replaced.text
     assert "vector" in api.get(f"/v1/models/{model}/latents/start").json()["latent"]
+    assert_serving(stack, api, model)
+
+
+def test_long_optimisation_jobs_never_hold_up_short_ones(stack: Stack, api: httpx.Client, model: str) -> None:
+    """Three inversions at the step cap queued first, then an interpolation: the sampling worker takes the
+    interpolation as soon as the inversion in hand ends, before the inversions still waiting (they are
+    on the optimisation queue, which it serves after the sampling queue)."""
+    form = {"steps": "500", "label": "été"}
+    inversions = [
+        api.post(
+            f"/v1/models/{model}/invert",
+            files={"image": ("face.png", png(seed, size=128))},
+            data=form,
+            headers={"Prefer": "respond-async"},
+        )
+        for seed in range(3)
+    ]
+    assert [response.status_code for response in inversions] == [202] * 3, inversions[0].text
+    short = api.post(
+        f"/v1/models/{model}/interpolate",
+        json={"latents": [{"seed": 1}, {"seed": 2}], "steps": 1, "label": "été"},
+        headers={"Prefer": "respond-async"},
+    )
+    assert answered(api, short).status_code == 200
+    last = answered(api, inversions[-1])
+    assert last.status_code == 200, last.text
+
+    def started(response: httpx.Response) -> datetime:
+        return datetime.fromisoformat(api.get(response.headers["location"]).json()["started_at"])
+
+    assert started(short) < started(inversions[-1])
     assert_serving(stack, api, model)

@@ -10,6 +10,7 @@ per queue, uvicorn) of this module's own:
 
 from __future__ import annotations
 
+import json
 import pickle
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tests.conftest import Payload
 from tests.integration.conftest import Stack, client_of, running_stack, wait_for_training, wait_until
 from workers.shared.contract import INTERPOLATE_JOB, TrainingSpec
 from workers.shared.generate_lane import QUEUE_KEY, job_key
+from workers.shared.progress import progress_key
 from workers.shared.serialization import DataSerializer
 from workers.shared.storage import ModelManifest, Storage, new_id, training_job_id_for, utc_now
 
@@ -154,6 +156,27 @@ def test_full_redis_is_503_and_evicts_nothing(
         job for job in api.get("/v1/training-jobs").json()["training_jobs"] if job["status"] == "queued"
     ]
     serves(api, model_id)
+
+
+@pytest.mark.parametrize(
+    "crafted", [b"\x80\x04not json", b"[1, 2]", b'{"step": "many", "steps": {}}', b'"a string"']
+)
+def test_a_crafted_progress_record_is_ignored_not_a_500(
+    api: httpx.Client, redis: Redis, model_id: str, crafted: bytes
+) -> None:
+    job_id = training_job_id_for(model_id)
+    redis.set(progress_key(job_id), crafted, ex=300)
+    try:
+        job = api.get(f"/v1/training-jobs/{job_id}")
+        assert job.status_code == 200, job.text
+        assert job.json()["status"] == "completed" and job.json()["step"] == 4  # from the files on disk
+        listed = api.get("/v1/training-jobs")
+        assert listed.status_code == 200 and job_id in [j["id"] for j in listed.json()["training_jobs"]]
+        with api.stream("GET", f"/v1/training-jobs/{job_id}/events") as events:
+            first = next(line for line in events.iter_lines() if line.startswith("data: "))
+        assert json.loads(first.removeprefix("data: "))["status"] == "completed"
+    finally:
+        redis.delete(progress_key(job_id))
 
 
 def abandoned_model(hostile: Stack, recoveries: int) -> ModelManifest:

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from models.devices import device_memory_bytes
 from models.encoder import save_encoder, train_encoder
 from models.run import CheckpointWriteFailed, Schedule, TrainingDiverged, resume_newest, run_training
 from models.training import StepMetrics, TrainConfig, Trainer
@@ -16,6 +17,7 @@ from workers.jobs.evaluation import ModelEvaluator
 from workers.jobs.runtime import Runtime, current_runtime
 from workers.shared.contract import METRICS, TrainingSpec
 from workers.shared.datasets.packed import read_images
+from workers.shared.footprint import DoesNotFit, check_fits, training_footprint
 from workers.shared.layout import encoder_path
 from workers.shared.progress import cancel_requested, publish_progress
 from workers.shared.response_bodies import TrainingOutcome
@@ -34,6 +36,7 @@ def train_model(model_id: str) -> dict[str, Any]:
     run_dir = storage.model_dir(model_id)
     progress = TrainingProgress(runtime, manifest)
     try:
+        _check_fits(runtime, manifest)
         trainer = _build_trainer(runtime, manifest)
         resume_newest(trainer, run_dir)
         manifest = storage.update_model(
@@ -58,7 +61,7 @@ def train_model(model_id: str) -> dict[str, Any]:
     except Exception as error:
         reason = (
             str(error)
-            if isinstance(error, TrainingDiverged | CheckpointWriteFailed)
+            if isinstance(error, TrainingDiverged | CheckpointWriteFailed | DoesNotFit)
             else f"{type(error).__name__}: {error}"
         )
         storage.update_model(model_id, status="failed", error=reason, finished_at=utc_now())
@@ -68,6 +71,20 @@ def train_model(model_id: str) -> dict[str, Any]:
     storage.update_model(model_id, status=status, finished_at=utc_now())
     progress.publish(status, trainer.step)
     return TrainingOutcome(model_id=model_id, status=status, step=trainer.step).model_dump()
+
+
+def _check_fits(runtime: Runtime, manifest: ModelManifest) -> None:
+    """DoesNotFit when this worker cannot hold the job. The API checked the spec against the memory
+    workers declare; only the worker knows its device (a GPU smaller than declared, a smaller host)."""
+    dataset = runtime.storage.read_dataset(manifest.dataset_id)
+    images = dataset.count if dataset else 0
+    footprint = training_footprint(manifest.network, manifest.spec.batch_size, images)
+    device_memory = device_memory_bytes(runtime.device)
+    if device_memory is not None:
+        check_fits(footprint, device_memory, f"{runtime.device} has")
+    else:
+        where = "this worker has (GANFORGE_WORKER_MEMORY_MB, else the host's memory)"
+        check_fits(footprint, runtime.settings.worker_memory_bytes(), where)
 
 
 def _train_encoder(

@@ -16,6 +16,12 @@ TRAINING_QUEUE = "training"
 EVALUATION_QUEUE = "evaluation"
 SAMPLING_QUEUE = "sampling"
 QUEUES = (TRAINING_QUEUE, EVALUATION_QUEUE, SAMPLING_QUEUE)
+"""What a worker serves (`python -m workers --queues …`) and /readyz counts workers for."""
+OPTIMISATION_QUEUE = "optimisation"
+"""Latent jobs that optimise (invert, transform): seconds to minutes each. A sampling worker serves this
+queue after the sampling queue, so a client's long jobs never hold up anyone's short ones."""
+SAMPLING_QUEUES = (SAMPLING_QUEUE, OPTIMISATION_QUEUE)
+RQ_QUEUES = (TRAINING_QUEUE, EVALUATION_QUEUE, *SAMPLING_QUEUES)
 
 TRAIN_JOB = "workers.jobs.training.train_model"
 INTERPOLATE_JOB = "workers.jobs.latents.interpolate"
@@ -23,6 +29,7 @@ ARITHMETIC_JOB = "workers.jobs.latents.arithmetic"
 INVERT_JOB = "workers.jobs.latents.invert_image"
 TRANSFORM_JOB = "workers.jobs.latents.transform"
 EVALUATE_JOB = "workers.jobs.evaluation.evaluate_model"
+OPTIMISING_JOBS = frozenset({INVERT_JOB, TRANSFORM_JOB})
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 LATENT_NAME_PATTERN = r"^[a-z0-9_]{1,64}$"

@@ -116,3 +116,16 @@ def training_footprint(spec: NetworkSpec, batch_size: int, images: int) -> Train
         activations=FLOAT_BYTES * PASSES_PER_STEP * batch_size * kept,
         data=images * spec.channels * spec.image_size**2,
     )
+
+
+class DoesNotFit(ValueError):
+    """A training job needs more memory than where it would run has."""
+
+
+def check_fits(footprint: TrainingFootprint, limit: int | None, where: str) -> None:
+    """DoesNotFit, with the estimate, when `footprint` is over `limit` bytes (None: unknown, so it fits).
+    `where` ends the sentence: "a worker has (GANFORGE_WORKER_MEMORY_MB)", "cuda:0 has"."""
+    if limit is not None and footprint.total > limit:
+        raise DoesNotFit(
+            f"training this spec needs {footprint.describe()}, more than the {limit / GiB:.1f} GiB {where}"
+        )

@@ -37,8 +37,19 @@ def publish_progress(redis: Redis, job_id: str, snapshot: dict[str, Any]) -> Non
 
 
 def read_progress(redis: Redis, job_id: str) -> dict[str, Any] | None:
-    payload = redis.get(progress_key(job_id))
-    return json.loads(payload) if payload else None
+    return decode_progress(redis.get(progress_key(job_id)))
+
+
+def decode_progress(payload: bytes | str | None) -> dict[str, Any] | None:
+    """A snapshot as written by `publish_progress`, or None for anything else: whoever can write a key
+    in Redis must not be able to make the API fail by putting something other than a JSON object there."""
+    if not payload:
+        return None
+    try:
+        snapshot = json.loads(payload)
+    except ValueError:
+        return None
+    return snapshot if isinstance(snapshot, dict) else None
 
 
 def request_cancel(redis: Redis, job_id: str) -> None:

@@ -10,7 +10,15 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from workers.shared.contract import EVALUATE_JOB, EVALUATION_QUEUE, SAMPLING_QUEUE, TRAIN_JOB, TRAINING_QUEUE
+from workers.shared.contract import (
+    EVALUATE_JOB,
+    EVALUATION_QUEUE,
+    OPTIMISATION_QUEUE,
+    OPTIMISING_JOBS,
+    SAMPLING_QUEUE,
+    TRAIN_JOB,
+    TRAINING_QUEUE,
+)
 from workers.shared.serialization import DataSerializer
 
 TRAINING_RESULT_TTL = 30 * 24 * 3600
@@ -57,8 +65,11 @@ def enqueue_sampling(
     redis: Redis, function: str, arguments: dict[str, Any], ttl: int, job_id: str | None = None
 ) -> Job:
     """Queue interactive work; results and failures are kept `ttl` seconds, and a job nobody ran in
-    `ttl` seconds expires. Sampling is deterministic, so a job whose worker died is simply run again."""
-    return Queue(SAMPLING_QUEUE, connection=redis, serializer=DataSerializer).enqueue(
+    `ttl` seconds expires. Sampling is deterministic, so a job whose worker died is simply run again.
+    Jobs that optimise go on their own queue, which sampling workers take from only when the sampling
+    queue is empty."""
+    queue = OPTIMISATION_QUEUE if function in OPTIMISING_JOBS else SAMPLING_QUEUE
+    return Queue(queue, connection=redis, serializer=DataSerializer).enqueue(
         function,
         kwargs=arguments,
         job_id=job_id,
