@@ -162,10 +162,10 @@ class GenerateConsumer:
             else:
                 answers = {call.job_id: outcome for call in calls}
             with self.redis.pipeline(transaction=False) as pipeline:
+                self._record(pipeline, calls, outcome)  # first: a caller that has its answer sees them
                 for call in calls:
                     answer(pipeline, call, answers[call.job_id])
                     pipeline.lrem(self.taken, 1, call.encode())
-                self._record(pipeline, calls, outcome)
                 pipeline.execute()
         except RedisError:
             log.warning("answering %d requests failed: Redis is unreachable", len(calls))
