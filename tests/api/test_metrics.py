@@ -4,9 +4,12 @@ functions the workers use (workers.shared.fleet_metrics), into the real test Red
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,6 +26,7 @@ from workers.shared.generate_lane import GenerateCall, enqueue, new_job_id
 from workers.shared.progress import publish_progress
 from workers.shared.serialization import DataSerializer
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 ADMIN_KEY, USER_KEY = "admin-secret", "user-secret"
 METRICS_TOKEN = "metrics-token-0123456789"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -246,3 +250,30 @@ def test_without_redis_metrics_still_answer_saying_so(without_redis: TestClient)
     assert value(samples, "ganforge_redis_up") == 0
     assert value(samples, "ganforge_http_requests_total", route="/v1/models", method="GET", status="200") == 1
     assert not [key for key in samples if key[0].startswith("ganforge_queue_")]
+
+
+def documented_names() -> set[str]:
+    """The metric names of docs/metrics.md's reference tables."""
+    reference = (REPOSITORY / "docs" / "metrics.md").read_text().partition("## Reference")[2]
+    return set(re.findall(r"^\| `(ganforge_\w+)` \|", reference, flags=re.MULTILINE))
+
+
+def test_every_metric_served_is_documented_and_every_one_documented_is_served(client: TestClient) -> None:
+    text = client.get("/metrics").text
+    served = {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in text_string_to_metric_families(text)
+    }
+    assert served == documented_names()
+
+
+def test_the_grafana_dashboard_queries_only_documented_metrics() -> None:
+    dashboard = json.loads((REPOSITORY / "deploy" / "grafana-dashboard.json").read_text())
+    queried = {
+        re.sub(r"_(bucket|sum|count)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"ganforge_\w+", target["expr"])
+    }
+    assert len(dashboard["panels"]) >= 10
+    assert queried <= documented_names(), queried - documented_names()
