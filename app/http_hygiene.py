@@ -54,4 +54,5 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive_until_done, send_headers_only)
+        scope["method"] = "GET"  # in place: the router's choice of route stays visible to app.http_metrics
+        await self.app(scope, receive_until_done, send_headers_only)

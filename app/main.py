@@ -8,17 +8,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from app import __version__
 from app.body_limit import BodySizeLimit
 from app.errors import install_error_handlers
+from app.fleet_collector import FleetCollector
 from app.http_hygiene import HeadAsGet, NoSniff
+from app.http_metrics import HttpFigures, HttpMetrics
 from app.locality import LocalOnly
 from app.redis_errors import install_redis_error_handlers
 from app.responses import KEYED, document_parse_errors
-from app.routers import datasets, evaluations, health, jobs, latents, models, studio, training_jobs
+from app.routers import datasets, evaluations, health, jobs, latents, metrics, models, studio, training_jobs
 from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
 from app.stream_limit import StreamSlots
@@ -84,6 +87,11 @@ def create_app() -> FastAPI:
     app.add_middleware(SameOrigin)
     app.add_middleware(LocalOnly, open_paths=[route.path for route in health.router.routes])
     app.add_middleware(NoSniff)
+    # /metrics (docs/metrics.md): this app's HTTP figures, outermost so that refusals count too, and the
+    # fleet's, read from Redis at each scrape.
+    app.state.metrics_registry = CollectorRegistry()
+    app.state.metrics_registry.register(FleetCollector(lambda: app.state.redis))
+    app.add_middleware(HttpMetrics, figures=HttpFigures(app.state.metrics_registry))
     app.state.event_streams = StreamSlots()
     install_error_handlers(app)
     install_redis_error_handlers(app)
@@ -98,6 +106,7 @@ def create_app() -> FastAPI:
     app.include_router(evaluations.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(jobs.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(studio.router)  # the page, `/` → /studio, and /v1/whoami (docs/studio.md)
+    app.include_router(metrics.router)  # its own access check: an admin key or the metrics token
     document_parse_errors(app)
     return app
 

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     consumer = None
     if SAMPLING_QUEUE in args.queues:
-        consumer = threading.Thread(target=GenerateConsumer(runtime).run, args=(stop,), name="generate")
+        generate = GenerateConsumer(runtime, worker=worker.name)  # one name for both in /metrics
+        consumer = threading.Thread(target=generate.run, args=(stop,), name="generate")
         consumer.start()
     try:
         worker.work(burst=args.burst, logging_level="WARNING" if interactive else "INFO")

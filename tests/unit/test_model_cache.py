@@ -22,3 +22,12 @@ def test_an_entry_over_the_budget_alone_is_still_kept() -> None:
     cache = ModelCache(budget_bytes=5, size_of=lambda value: 10)
     assert cache.get(("big", 1), lambda: "big") == "big"
     assert cache.get(("big", 1), lambda: "reloaded") == "big"
+
+
+def test_figures_count_hits_misses_and_what_is_held() -> None:
+    cache = ModelCache(budget_bytes=20, size_of=lambda value: 10)
+    cache.get(("a", 1), lambda: "a")
+    cache.get(("a", 1), lambda: "a")
+    cache.get(("b", 1), lambda: "b")
+    cache.get(("c", 1), lambda: "c")  # "a" is evicted
+    assert cache.figures() == {"hits": 1, "misses": 3, "bytes": 20, "entries": 2}

@@ -8,6 +8,7 @@ gives the same image alone or inside a batch.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -35,10 +36,12 @@ def model_groups(calls: list[GenerateCall]) -> list[list[GenerateCall]]:
 
 @dataclass(frozen=True)
 class RenderedPass:
-    """One forward pass's images (uint8, N×C×H×W), the calls' images in their order."""
+    """One forward pass's images (uint8, N×C×H×W), the calls' images in their order, and how long the
+    pass took (the network alone: not loading it, not encoding)."""
 
     calls: list[GenerateCall]
     images: np.ndarray
+    forward_seconds: float
 
 
 def render_pass(runtime: Runtime, calls: list[GenerateCall]) -> RenderedPass:
@@ -54,7 +57,9 @@ def render_pass(runtime: Runtime, calls: list[GenerateCall]) -> RenderedPass:
     labels = None
     if manifest.classes and calls[0].labels is not None:
         labels = torch.tensor([manifest.classes.index(label) for call in calls for label in call.labels])
-    return RenderedPass(calls, generate(generator, latents, labels))
+    start = time.perf_counter()
+    images = generate(generator, latents, labels)  # a NumPy array: on CUDA, the pass has finished
+    return RenderedPass(calls, images, time.perf_counter() - start)
 
 
 def encode_results(rendered: RenderedPass) -> dict[str, dict[str, Any]]:

@@ -22,11 +22,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from workers.jobs.batching import RenderedPass, encode_results, model_groups, render_pass
 from workers.jobs.heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, repeating
 from workers.jobs.runtime import Runtime
+from workers.shared import fleet_metrics
 from workers.shared.generate_lane import (
     CONSUMERS_KEY,
     MAX_ATTEMPTS,
@@ -49,10 +51,12 @@ class GenerateConsumer:
     """Renders on the calling thread; encodes PNGs and answers on a thread of its own, so a pass's
     encoding overlaps the next pass's rendering."""
 
-    def __init__(self, runtime: Runtime, name: str | None = None):
+    def __init__(self, runtime: Runtime, name: str | None = None, worker: str | None = None):
+        """`worker` names this process in /metrics (the RQ worker's name); default: the consumer's."""
         self.runtime = runtime
         self.redis: Redis = runtime.redis
         self.name = name or secrets.token_hex(8)
+        self.worker = worker or self.name
         self.taken = taken_key(self.name)
         self.answering = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"generate-answer-{self.name}")
         self._give_back_needed = threading.Event()
@@ -150,13 +154,15 @@ class GenerateConsumer:
 
     def _answer(self, calls: list[GenerateCall], outcome: RenderedPass | Answer) -> None:
         """Encode a rendered pass and answer its calls in one round trip, taking them off the taken
-        list. If Redis fails here, the loop puts this consumer's taken requests back on the queue."""
+        list, with the pass's figures for /metrics. If Redis fails here, the loop puts this consumer's
+        taken requests back on the queue."""
         try:
             if isinstance(outcome, RenderedPass):
                 answers = {job_id: Answer(result) for job_id, result in encode_results(outcome).items()}
             else:
                 answers = {call.job_id: outcome for call in calls}
             with self.redis.pipeline(transaction=False) as pipeline:
+                self._record(pipeline, calls, outcome)  # first: a caller that has its answer sees them
                 for call in calls:
                     answer(pipeline, call, answers[call.job_id])
                     pipeline.lrem(self.taken, 1, call.encode())
@@ -168,6 +174,20 @@ class GenerateConsumer:
             log.exception("answering %d requests failed", len(calls))
             self._give_back_needed.set()
 
+    def _record(self, pipeline: Pipeline, calls: list[GenerateCall], outcome: RenderedPass | Answer) -> None:
+        """Add this pass's figures, and the model caches', to `pipeline` (workers.shared.fleet_metrics)."""
+        if isinstance(outcome, RenderedPass):
+            images, seconds = len(outcome.images), outcome.forward_seconds
+            fleet_metrics.record_pass(pipeline, self.worker, images, seconds, len(calls))
+        else:
+            fleet_metrics.record_answers(pipeline, self.worker, "failed", len(calls))
+        self._record_caches(pipeline)
+
+    def _record_caches(self, pipeline: Pipeline) -> None:
+        caches = {"generators": self.runtime.generators, "inversion": self.runtime.inversion}
+        figures = {name: cache.figures() for name, cache in caches.items()}
+        fleet_metrics.record_caches(pipeline, self.worker, figures)
+
     def _give_back_taken(self) -> None:
         """Put this consumer's taken requests back at the front of the queue, in order."""
         self.answering.submit(lambda: None).result()  # let the answers in flight finish first
@@ -176,10 +196,12 @@ class GenerateConsumer:
             pass
 
     def _beat(self) -> None:
-        """Say this consumer is alive, and give back dead consumers' requests."""
+        """Say this consumer is alive (and keep its figures for /metrics), and give back dead consumers'
+        requests."""
         with self.redis.pipeline(transaction=False) as pipeline:
             pipeline.set(alive_key(self.name), 1, ex=HEARTBEAT_TTL_SECONDS)
             pipeline.sadd(CONSUMERS_KEY, self.name)
+            self._record_caches(pipeline)
             pipeline.execute()
         recover_dead_consumers(self.redis)
 

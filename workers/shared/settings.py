@@ -9,10 +9,11 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 2**20
+MIN_METRICS_TOKEN_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -90,6 +91,21 @@ class Settings(BaseSettings):
     max_job_recoveries: int = Field(
         3, ge=0, description="Times a training job whose worker died is queued again before it fails."
     )
+    metrics_token: str = Field(
+        "",
+        description="A bearer token that may read /metrics and nothing else, for a Prometheus that should "
+        "hold no admin key; empty: /metrics takes an admin key.",
+    )
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, token: str) -> str:
+        if token and len(token) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"GANFORGE_METRICS_TOKEN needs at least {MIN_METRICS_TOKEN_LENGTH} characters "
+                "(make one with `openssl rand -hex 32`)"
+            )
+        return token
 
     def worker_memory_bytes(self) -> int | None:
         """`worker_memory_mb`, else this machine's physical memory; None where neither is known."""
