@@ -18,7 +18,7 @@ from app.http_hygiene import HeadAsGet, NoSniff
 from app.locality import LocalOnly
 from app.redis_errors import install_redis_error_handlers
 from app.responses import KEYED
-from app.routers import datasets, evaluations, health, jobs, latents, models, studio, training_jobs
+from app.routers import datasets, evaluations, exports, health, jobs, latents, models, studio, training_jobs
 from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
 from app.stream_limit import StreamSlots
@@ -42,6 +42,10 @@ TAGS = [
     {
         "name": "quality",
         "description": "Evaluate checkpoints: FID, KID, precision/recall; the best checkpoint.",
+    },
+    {
+        "name": "export",
+        "description": "A checkpoint's generator as an ONNX or TorchScript file that runs without ganforge.",
     },
     {"name": "latent space", "description": "Interpolate, do latent arithmetic, invert images, transform."},
     {"name": "jobs", "description": "Long work that answered 202: its status and its result."},
@@ -96,6 +100,8 @@ def create_app() -> FastAPI:
     app.include_router(training_jobs.router, dependencies=[AdminOnly], responses=KEYED)
     app.include_router(latents.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(evaluations.router, dependencies=[AnyKey], responses=KEYED)
+    # Any key: an export is the model in another format, and any key may download its checkpoints.
+    app.include_router(exports.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(jobs.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(studio.router)  # the page, `/` → /studio, and /v1/whoami (docs/studio.md)
     return app
