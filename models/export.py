@@ -14,12 +14,12 @@ the file holds no device and no channels-last layout.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+import onnxruntime
 import torch
 
 from models.networks import Generator
@@ -33,9 +33,8 @@ OUTPUT_NAME = "images"
 
 def export_generator(generator: Generator, format: ExportFormat) -> bytes:
     """The generator as an ONNX or TorchScript file's bytes."""
-    portable = copy.deepcopy(generator).to("cpu", torch.float32, memory_format=torch.contiguous_format)
-    portable.eval().requires_grad_(False)
-    inputs = _inputs(portable, np.arange(2))  # two rows: batch size 1 would be specialised away
+    portable = _cpu_copy(generator)
+    inputs = _inputs(portable, batch=2)  # not 1: torch.export would specialise the batch axis to it
     if format == "onnx":
         return _onnx(portable, inputs)
     return _torchscript(portable, inputs)
@@ -47,8 +46,6 @@ def run_exported(
     """The exported file's images for `latents` (N, latent_dim) and `labels` (N,) or None, as a user of
     the file would run it: onnxruntime on the CPU, or `torch.jit.load`."""
     if format == "onnx":
-        import onnxruntime  # only here: the worker needs it only to verify an export
-
         session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
         feeds = {"z": latents.astype(np.float32)}
         if labels is not None:
@@ -68,7 +65,7 @@ def verify_export(
 ) -> float:
     """The largest absolute difference between the exported file's images and the generator's own (in
     float32 on the CPU) for the latents of `seeds`, run as one batch."""
-    reference = copy.deepcopy(generator).to("cpu", torch.float32).eval()
+    reference = _cpu_copy(generator)
     latents = latents_for_seeds(seeds, generator.spec.latent_dim)
     labels = np.arange(len(seeds)) % generator.spec.num_classes if generator.spec.conditional else None
     with torch.inference_mode():
@@ -79,11 +76,19 @@ def verify_export(
     return float(np.abs(exported.astype(np.float64) - expected).max())
 
 
-def _inputs(generator: Generator, rows: np.ndarray) -> tuple[torch.Tensor, ...]:
-    z = torch.zeros(len(rows), generator.spec.latent_dim)
+def _cpu_copy(generator: Generator) -> Generator:
+    """A float32 copy on the CPU, in eval mode and the default memory layout, made from the weights alone:
+    a generator on a GPU is never duplicated there."""
+    portable = Generator(generator.spec)
+    portable.load_state_dict(generator.state_dict())
+    return portable.eval().requires_grad_(False)
+
+
+def _inputs(generator: Generator, batch: int) -> tuple[torch.Tensor, ...]:
+    z = torch.zeros(batch, generator.spec.latent_dim)
     if not generator.spec.conditional:
         return (z,)
-    return z, torch.from_numpy(rows % generator.spec.num_classes).long()
+    return z, torch.arange(batch) % generator.spec.num_classes
 
 
 def _onnx(generator: Generator, inputs: tuple[torch.Tensor, ...]) -> bytes:
