@@ -21,7 +21,18 @@ from app.http_metrics import HttpFigures, HttpMetrics
 from app.locality import LocalOnly
 from app.redis_errors import install_redis_error_handlers
 from app.responses import KEYED, document_parse_errors
-from app.routers import datasets, evaluations, health, jobs, latents, metrics, models, studio, training_jobs
+from app.routers import (
+    datasets,
+    evaluations,
+    exports,
+    health,
+    jobs,
+    latents,
+    metrics,
+    models,
+    studio,
+    training_jobs,
+)
 from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
 from app.stream_limit import StreamSlots
@@ -45,6 +56,10 @@ TAGS = [
     {
         "name": "quality",
         "description": "Evaluate checkpoints: FID, KID, precision/recall; the best checkpoint.",
+    },
+    {
+        "name": "export",
+        "description": "A checkpoint's generator as an ONNX or TorchScript file that runs without ganforge.",
     },
     {"name": "latent space", "description": "Interpolate, do latent arithmetic, invert images, transform."},
     {"name": "jobs", "description": "Long work that answered 202: its status and its result."},
@@ -104,6 +119,8 @@ def create_app() -> FastAPI:
     app.include_router(training_jobs.router, dependencies=[AdminOnly], responses=KEYED)
     app.include_router(latents.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(evaluations.router, dependencies=[AnyKey], responses=KEYED)
+    # Any key: an export is the model in another format, and any key may download its checkpoints.
+    app.include_router(exports.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(jobs.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(studio.router)  # the page, `/` → /studio, and /v1/whoami (docs/studio.md)
     app.include_router(metrics.router)  # its own access check: an admin key or the metrics token

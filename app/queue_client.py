@@ -24,6 +24,7 @@ from app.schemas import Accepted, JobStatus
 from workers.shared.contract import (
     ARITHMETIC_JOB,
     EVALUATE_JOB,
+    EXPORT_JOB,
     INTERPOLATE_JOB,
     INVERT_JOB,
     TRAIN_JOB,
@@ -31,7 +32,13 @@ from workers.shared.contract import (
 )
 from workers.shared.generate_lane import REPLY_TTL_SECONDS
 from workers.shared.progress import read_progress
-from workers.shared.queueing import enqueue_evaluation, enqueue_sampling, enqueue_training, new_job_id
+from workers.shared.queueing import (
+    enqueue_evaluation,
+    enqueue_export,
+    enqueue_sampling,
+    enqueue_training,
+    new_job_id,
+)
 from workers.shared.serialization import DataSerializer
 from workers.shared.settings import Settings
 
@@ -42,6 +49,7 @@ KINDS = {
     INVERT_JOB: "invert",
     TRANSFORM_JOB: "transform",
     EVALUATE_JOB: "evaluation",
+    EXPORT_JOB: "export",
 }
 
 
@@ -81,16 +89,20 @@ class JobClient:
         return await run_in_threadpool(self._enqueue_sampling, function, arguments)
 
     def _enqueue_sampling(self, function: str, arguments: dict[str, Any]) -> Job:
-        job_id = self._claimed_job_id()
+        job_id = self.claimed_job_id()
         return enqueue_sampling(self.redis, function, arguments, self.settings.result_ttl_seconds, job_id)
 
     def enqueue_evaluation(self, model_id: str, step: int, samples: int, metrics: list[str]) -> Job:
-        job_id = self._claimed_job_id()
+        job_id = self.claimed_job_id()
         return enqueue_evaluation(
             self.redis, model_id, step, samples, metrics, self.settings.result_ttl_seconds, job_id
         )
 
-    def _claimed_job_id(self) -> str:
+    def enqueue_export(self, model_id: str, export_id: str) -> Job:
+        """Queue export `export_id`, whose id was claimed (claimed_job_id) and record stored first."""
+        return enqueue_export(self.redis, model_id, export_id, self.settings.result_ttl_seconds)
+
+    def claimed_job_id(self) -> str:
         """A new job's id, counted against the client's cap first (429 when it is reached)."""
         job_id = new_job_id()
         claim(self.redis, self.principal_id, Job.key_for(job_id), self.settings.max_held_jobs)

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field, RootModel
 
 from workers.shared.contract import TrainingSpec
+from workers.shared.exports import ExportRecord
 from workers.shared.response_bodies import (
     ArithmeticResult,
     GeneratedImages,
@@ -159,6 +160,10 @@ class EvaluationList(BaseModel):
         None,
         description='The checkpoint that `"checkpoint": "best"` names: lowest FID among one sample count.',
     )
+
+
+class ExportList(BaseModel):
+    exports: list[ExportRecord] = Field(description="Oldest first; `file_url` once an export has completed.")
 
 
 class ModelList(BaseModel):

@@ -51,6 +51,10 @@ OPERATION_IDS = {
     "POST /v1/models/{model_id}/evaluations": "evaluations-start",
     "GET /v1/models/{model_id}/evaluations": "evaluations-list",
     "GET /v1/models/{model_id}/quality.png": "evaluations-plot",
+    "POST /v1/models/{model_id}/exports": "exports-start",
+    "GET /v1/models/{model_id}/exports": "exports-list",
+    "GET /v1/models/{model_id}/exports/{export_id}": "exports-get",
+    "GET /v1/models/{model_id}/exports/{export_id}/file": "exports-file",
     "GET /v1/jobs/{job_id}": "jobs-get",
     "GET /v1/jobs/{job_id}/result": "jobs-result",
 }

@@ -38,6 +38,8 @@ def test_missing_or_wrong_key_is_401(keyed_client: TestClient) -> None:
 def test_roles(keyed_client: TestClient) -> None:
     assert keyed_client.get("/v1/models", headers=auth(USER_KEY)).status_code == 200
     assert keyed_client.get("/v1/jobs/abc", headers=auth(USER_KEY)).status_code == 404  # allowed, unknown
+    export = keyed_client.post("/v1/models/m_0/exports", json={"format": "onnx"}, headers=auth(USER_KEY))
+    assert export.status_code == 404  # any key may export: allowed, and the model is unknown
     for method, path in [
         ("get", "/v1/datasets"),
         ("post", "/v1/training-jobs"),

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from workers.shared.budgets import MAX_IMAGES, MAX_LATENT_VALUE, MAX_WEIGHT, check_frames
+from workers.shared.export_format import ExportFormat
 from workers.shared.recipes import Architecture, AugmentPolicy
 
 TRAINING_QUEUE = "training"
@@ -29,6 +30,7 @@ ARITHMETIC_JOB = "workers.jobs.latents.arithmetic"
 INVERT_JOB = "workers.jobs.latents.invert_image"
 TRANSFORM_JOB = "workers.jobs.latents.transform"
 EVALUATE_JOB = "workers.jobs.evaluation.evaluate_model"
+EXPORT_JOB = "workers.jobs.export.export_model"
 OPTIMISING_JOBS = frozenset({INVERT_JOB, TRANSFORM_JOB})
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -343,3 +345,19 @@ class EvaluationRequest(StrictModel):
         max_length=len(METRICS),
         description="Which to compute; conditional models also get FID per class.",
     )
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+
+class ExportRequest(StrictModel):
+    """A checkpoint's EMA generator as a file that runs without ganforge (docs/export.md)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"format": "onnx", "checkpoint": "newest"}]}
+    )
+
+    format: ExportFormat = Field(
+        description="onnx: runs with onnxruntime (opset 18); torchscript: runs with `torch.jit.load`."
+    )
+    checkpoint: CheckpointRef = Field("newest", description='A checkpoint step, "newest" or "best".')

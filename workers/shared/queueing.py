@@ -13,6 +13,7 @@ from rq.job import Job
 from workers.shared.contract import (
     EVALUATE_JOB,
     EVALUATION_QUEUE,
+    EXPORT_JOB,
     OPTIMISATION_QUEUE,
     OPTIMISING_JOBS,
     SAMPLING_QUEUE,
@@ -25,6 +26,7 @@ TRAINING_RESULT_TTL = 30 * 24 * 3600
 SAMPLING_JOB_TIMEOUT = 300
 SAMPLING_RETRIES = 2
 EVALUATION_JOB_TIMEOUT = 6 * 3600
+EXPORT_JOB_TIMEOUT = 3600
 
 
 def enqueue_training(redis: Redis, model_id: str, job_id: str) -> Job:
@@ -101,4 +103,19 @@ def enqueue_evaluation(
         result_ttl=ttl,
         failure_ttl=ttl,
         description=f"evaluate {model_id} step {step} on {samples} samples",
+    )
+
+
+def enqueue_export(redis: Redis, model_id: str, export_id: str, ttl: int) -> Job:
+    """Queue the export `export_id` (its record already stored, workers.shared.exports) on the evaluation
+    queue: not interactive, so it never delays the generate lane or training. The export's id is its
+    job's id; the job's result (the finished record) is kept `ttl` seconds."""
+    return Queue(EVALUATION_QUEUE, connection=redis, serializer=DataSerializer).enqueue(
+        EXPORT_JOB,
+        kwargs={"model_id": model_id, "export_id": export_id},
+        job_id=export_id,
+        job_timeout=EXPORT_JOB_TIMEOUT,
+        result_ttl=ttl,
+        failure_ttl=ttl,
+        description=f"export {model_id} as {export_id}",
     )
