@@ -24,7 +24,7 @@ from rq.utils import utcparse
 from rq.worker_registration import REDIS_WORKER_KEYS
 
 from workers.shared import fleet_metrics, generate_lane
-from workers.shared.contract import QUEUES, TRAINING_QUEUE
+from workers.shared.contract import RQ_QUEUES, TRAINING_QUEUE
 from workers.shared.progress import read_progress
 from workers.shared.serialization import DataSerializer, UnreadableData
 
@@ -78,7 +78,7 @@ def queue_families(redis: Redis) -> list[Metric]:
         labels=["queue"],
     )
     jobs = GaugeMetricFamily("ganforge_jobs", "Jobs by queue and state.", labels=["queue", "state"])
-    queues = [Queue(name, connection=redis, serializer=DataSerializer) for name in QUEUES]
+    queues = [Queue(name, connection=redis, serializer=DataSerializer) for name in RQ_QUEUES]
     with redis.pipeline(transaction=False) as pipeline:
         for queue in queues:
             pipeline.llen(queue.key)
@@ -104,7 +104,7 @@ def queue_families(redis: Redis) -> list[Metric]:
     jobs.add_metric([GENERATE_LANE, "started"], _taken(redis, consumers))
     now = time.time()
     enqueued = _enqueued_at(redis, oldest)
-    for name in QUEUES:
+    for name in RQ_QUEUES:
         age.add_metric([name], max(0.0, now - enqueued[name]) if name in enqueued else 0.0)
     age.add_metric([GENERATE_LANE], max(0.0, now - _lane_enqueued_at(first, now)))
     return [depth, age, jobs]
@@ -154,7 +154,7 @@ def worker_families(redis: Redis) -> list[Metric]:
         for key in keys:
             pipeline.hmget(key, "last_heartbeat", "queues")
         records = pipeline.execute()
-    serving = dict.fromkeys(QUEUES, 0)
+    serving = dict.fromkeys(RQ_QUEUES, 0)
     for key, (last_heartbeat, queues) in zip(keys, records, strict=True):
         if last_heartbeat is None:  # the worker stopped; RQ's maintenance drops its key later
             continue
