@@ -77,7 +77,8 @@ def test_figures_follow_a_training_run_and_generate_requests(keyed_stack: Stack,
     assert value(samples, "ganforge_jobs", queue="training", state="started") == 1
     assert value(samples, "ganforge_workers", queue="training") == 1
     heartbeats = labelled(samples, "ganforge_worker_last_heartbeat_timestamp_seconds")
-    assert {labels["queues"] for labels in heartbeats} == {"training", "evaluation", "sampling"}
+    serving = {labels["queues"]: labels["worker"] for labels in heartbeats}
+    assert set(serving) == {"training", "evaluation", "sampling,optimisation"}
     assert admin.post(f"/v1/training-jobs/{job_id}/cancel").status_code == 202
     model_id = wait_for_training(admin, job_id, ("canceled",))["model_id"]
     assert "ganforge_training_step" not in {name for name, _ in scrape(keyed_stack)}
@@ -88,7 +89,7 @@ def test_figures_follow_a_training_run_and_generate_requests(keyed_stack: Stack,
         assert answer.status_code == 200, answer.text
     after = scrape(keyed_stack)
 
-    (sampling,) = [labels["worker"] for labels in heartbeats if labels["queues"] == "sampling"]
+    sampling = serving["sampling,optimisation"]
     for name, moved in [
         ("ganforge_generate_batch_images_count", 2),
         ("ganforge_generate_batch_images_sum", 6),
