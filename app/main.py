@@ -18,7 +18,17 @@ from app.http_hygiene import HeadAsGet, NoSniff
 from app.locality import LocalOnly
 from app.redis_errors import install_redis_error_handlers
 from app.responses import KEYED
-from app.routers import datasets, evaluations, health, jobs, latents, models, studio, training_jobs
+from app.routers import (
+    datasets,
+    evaluations,
+    health,
+    jobs,
+    latents,
+    models,
+    studio,
+    training_jobs,
+    webhook_deliveries,
+)
 from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
 from app.stream_limit import StreamSlots
@@ -45,6 +55,7 @@ TAGS = [
     },
     {"name": "latent space", "description": "Interpolate, do latent arithmetic, invert images, transform."},
     {"name": "jobs", "description": "Long work that answered 202: its status and its result."},
+    {"name": "webhooks", "description": "Signed POSTs of jobs' events: deliveries, attempts, redelivery."},
 ]
 
 
@@ -97,6 +108,7 @@ def create_app() -> FastAPI:
     app.include_router(latents.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(evaluations.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(jobs.router, dependencies=[AnyKey], responses=KEYED)
+    app.include_router(webhook_deliveries.router, responses=KEYED)  # keys per route (docs/webhooks.md)
     app.include_router(studio.router)  # the page, `/` → /studio, and /v1/whoami (docs/studio.md)
     return app
 

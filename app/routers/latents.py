@@ -190,6 +190,7 @@ async def interpolate(
         labels = [label] if label is not None else None
     job = await jobs.enqueue_sampling(
         INTERPOLATE_JOB,
+        webhook=request,
         model_id=model.id,
         checkpoint=checkpoint_step(model, request.checkpoint, storage),
         keys=keys,
@@ -233,6 +234,7 @@ async def arithmetic(
         ]
     job = await jobs.enqueue_sampling(
         ARITHMETIC_JOB,
+        webhook=request,
         model_id=model.id,
         checkpoint=checkpoint_step(model, request.checkpoint, storage),
         terms=terms,

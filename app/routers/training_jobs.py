@@ -17,11 +17,12 @@ from app.dependencies import JobClientDep, RedisDep, SettingsDep, StorageDep, Tr
 from app.errors import field_error
 from app.queue_client import fetch_job
 from app.responses import LOCATION, error_answer, error_answers
-from app.schemas import LiveProgress, TrainingJob, TrainingJobList
+from app.schemas import TrainingJob, TrainingJobList
 from app.security import Principal, PrincipalDep
 from app.stream_limit import HeldStream
 from workers.shared.contract import TrainingSpec
 from workers.shared.footprint import GiB, training_footprint
+from workers.shared.job_bodies import training_job_body
 from workers.shared.progress import clear_cancel, events_channel, read_progress, request_cancel
 from workers.shared.settings import Settings
 from workers.shared.storage import (
@@ -41,36 +42,7 @@ KEEPALIVE_SECONDS = 15
 
 
 def to_response(manifest: ModelManifest, storage: Storage, redis: Redis) -> TrainingJob:
-    return _combine(manifest, storage, read_progress(redis, manifest.training_job_id))
-
-
-def _combine(manifest: ModelManifest, storage: Storage, progress: dict | None) -> TrainingJob:
-    """The manifest on disk says what the job is and how it ended; Redis holds its live progress."""
-    checkpoints = storage.checkpoint_steps(manifest.id)
-    live = LiveProgress.model_validate(progress) if progress else None
-    step = live.step if live else (checkpoints[-1] if checkpoints else 0)
-    job_id = manifest.training_job_id
-    samples = storage.sample_steps(manifest.id)
-    return TrainingJob(
-        **(live.model_dump() if live else {}) | {"step": step, "steps": manifest.spec.steps},
-        id=job_id,
-        model_id=manifest.id,
-        name=manifest.name,
-        status=manifest.status,
-        error=manifest.error,
-        created_at=manifest.created_at,
-        started_at=manifest.started_at,
-        finished_at=manifest.finished_at,
-        device=manifest.device,
-        checkpoint_steps=checkpoints,
-        spec=manifest.spec,
-        links={
-            "self": f"/v1/training-jobs/{job_id}",
-            "events": f"/v1/training-jobs/{job_id}/events",
-            "model": f"/v1/models/{manifest.id}",
-            "latest_sample": f"/v1/models/{manifest.id}/samples/{samples[-1]}.png" if samples else "",
-        },
-    )
+    return training_job_body(manifest, storage, read_progress(redis, manifest.training_job_id))
 
 
 def get_training_model(training_job_id: TrainingJobId, storage: StorageDep) -> ModelManifest:
@@ -206,7 +178,7 @@ def list_training_jobs(storage: StorageDep, redis: RedisDep) -> TrainingJobList:
     progress = redis.mget([f"ganforge:progress:{m.training_job_id}" for m in manifests]) if manifests else []
     return TrainingJobList(
         training_jobs=[
-            _combine(manifest, storage, json.loads(snapshot) if snapshot else None)
+            training_job_body(manifest, storage, json.loads(snapshot) if snapshot else None)
             for manifest, snapshot in zip(manifests, progress, strict=True)
         ]
     )

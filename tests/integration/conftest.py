@@ -44,6 +44,7 @@ class Stack:
         self.start_worker("training")
         self.start_worker("evaluation")
         self.start_worker("sampling")
+        self._spawn("worker-webhooks", "-m", "workers.hooks")
         self._spawn("api", "-m", "uvicorn", "app.main:app", "--port", str(self.api_port))
         self.wait_ready()
 

@@ -10,8 +10,16 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from workers.shared.contract import EVALUATE_JOB, EVALUATION_QUEUE, SAMPLING_QUEUE, TRAIN_JOB, TRAINING_QUEUE
+from workers.shared.contract import (
+    EVALUATE_JOB,
+    EVALUATION_QUEUE,
+    SAMPLING_QUEUE,
+    TRAIN_JOB,
+    TRAINING_QUEUE,
+    WebhookFields,
+)
 from workers.shared.serialization import DataSerializer
+from workers.shared.webhooks import job_callbacks
 
 TRAINING_RESULT_TTL = 30 * 24 * 3600
 SAMPLING_JOB_TIMEOUT = 300
@@ -54,10 +62,16 @@ def new_job_id() -> str:
 
 
 def enqueue_sampling(
-    redis: Redis, function: str, arguments: dict[str, Any], ttl: int, job_id: str | None = None
+    redis: Redis,
+    function: str,
+    arguments: dict[str, Any],
+    ttl: int,
+    job_id: str | None = None,
+    webhook: WebhookFields | None = None,
 ) -> Job:
     """Queue interactive work; results and failures are kept `ttl` seconds, and a job nobody ran in
-    `ttl` seconds expires. Sampling is deterministic, so a job whose worker died is simply run again."""
+    `ttl` seconds expires. Sampling is deterministic, so a job whose worker died is simply run again.
+    A `webhook` hears its end (workers.shared.webhooks)."""
     return Queue(SAMPLING_QUEUE, connection=redis, serializer=DataSerializer).enqueue(
         function,
         kwargs=arguments,
@@ -67,6 +81,7 @@ def enqueue_sampling(
         failure_ttl=ttl,
         ttl=ttl,
         retry=Retry(max=SAMPLING_RETRIES),
+        **(job_callbacks(webhook) if webhook else {}),
     )
 
 
@@ -78,10 +93,11 @@ def enqueue_evaluation(
     metrics: list[str],
     ttl: int,
     job_id: str | None = None,
+    webhook: WebhookFields | None = None,
 ) -> Job:
     """Queue the evaluation of one checkpoint on the evaluation queue (its own worker: a long evaluation
     never delays training or generation). The row it makes is stored with the model; the job's result
-    is kept `ttl` seconds."""
+    is kept `ttl` seconds. A `webhook` hears its end."""
     return Queue(EVALUATION_QUEUE, connection=redis, serializer=DataSerializer).enqueue(
         EVALUATE_JOB,
         kwargs={"model_id": model_id, "step": step, "samples": samples, "metrics": metrics},
@@ -90,4 +106,5 @@ def enqueue_evaluation(
         result_ttl=ttl,
         failure_ttl=ttl,
         description=f"evaluate {model_id} step {step} on {samples} samples",
+        **(job_callbacks(webhook) if webhook else {}),
     )
