@@ -106,6 +106,7 @@ def signed_headers(delivery: StoredDelivery, secret: str) -> dict[str, str]:
     return {
         "content-type": "application/json",
         "user-agent": "ganforge-webhooks",
+        "ganforge-event": delivery.event,  # a convenience: the signature covers the body, not this
         "webhook-id": delivery.id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": Webhook(secret).sign(delivery.id, now, delivery.body),
