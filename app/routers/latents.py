@@ -299,6 +299,7 @@ async def invert(
     prepared = await _prepared_image(form.image, model, settings)
     job = await jobs.enqueue_sampling(
         INVERT_JOB,
+        webhook=form.webhook_fields(),
         model_id=model.id,
         checkpoint=checkpoint_step(model, form.checkpoint, storage),
         image=prepared,
@@ -374,6 +375,7 @@ async def transform(
     image = await _prepared_image(form.image, model, settings) if form.image is not None else None
     job = await jobs.enqueue_sampling(
         TRANSFORM_JOB,
+        webhook=form.webhook_fields(),
         model_id=model.id,
         checkpoint=checkpoint,
         image=image,

@@ -77,6 +77,14 @@ def test_the_202_routes_take_a_webhook(hooked: TestClient, storage: Storage) -> 
     assert "a private address" in refusal(answer, "webhook")
     answer = hooked.post(f"/v1/models/{model.id}/evaluations", json={"webhook": "gopher://example.com"})
     assert "http or https" in refusal(answer, "webhook")
+    answer = hooked.post(f"/v1/models/{model.id}/generate", json={"webhook": "http://[::1]:8080/"})
+    assert "a loopback address" in refusal(answer, "webhook")
+    answer = hooked.post(
+        f"/v1/models/{model.id}/invert",
+        files={"image": ("x.png", b"not read", "image/png")},
+        data={"webhook": "http://172.16.0.1/hook"},
+    )
+    assert "a private address" in refusal(answer, "webhook")
 
 
 def test_deliveries_of_a_job_and_redelivery(hooked: TestClient, redis: Redis) -> None:

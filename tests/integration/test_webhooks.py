@@ -43,6 +43,7 @@ class Receiver:
     /flaky  each event's first attempt gets a 500, its second a connection closed unanswered, then 200
     /late   each event's first attempt is answered after the sender's timeout, then 200
     /down   each event's first MAX_ATTEMPTS attempts get a 500 (so the delivery fails), then 200
+    other   200
     """
 
     port: int = 0
@@ -99,7 +100,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 return "late" if earlier == 0 else "200"
             if self.path == "/down":
                 return "500" if earlier < MAX_ATTEMPTS else "200"
-            return "404"
+            return "200"
 
         def _answer(self, status: int) -> None:
             try:
@@ -269,4 +270,35 @@ def test_a_receiver_that_stays_down_fails_the_delivery_then_an_admin_redelivers_
     )
     attempts = receiver.attempts("/down", delivery["id"])
     assert len(attempts) == MAX_ATTEMPTS + 1 and len({post.body for post in attempts}) == 1
+    assert receiver.bad_signatures == []
+
+
+def test_generate_and_invert_send_completed(api: httpx.Client, receiver: Receiver, trained: dict) -> None:
+    model = trained["model_id"]
+    generated = api.post(
+        f"/v1/models/{model}/generate",
+        json={"n": 2, "seed": 3, "format": "json", "webhook": receiver.url("/generate")},
+        headers={"Prefer": "respond-async"},
+    )
+    assert generated.status_code == 202, generated.text
+    job_id = generated.json()["id"]
+    (delivery,) = settled(api, f"/v1/jobs/{job_id}/webhook-deliveries", 1)
+    (post,) = receiver.delivered("/generate")[delivery["id"]]
+    body, now = json.loads(post.body), api.get(f"/v1/jobs/{job_id}").json()
+    assert body["kind"] == "generate" and body["status"] == "finished"
+    assert {key: body[key] for key in ("id", "status", "result_url")} == {
+        key: now[key] for key in ("id", "status", "result_url")
+    }
+
+    picture = api.get(f"/v1/models/{model}/samples/40.png").content
+    inverted = api.post(
+        f"/v1/models/{model}/invert",
+        files={"image": ("x.png", picture, "image/png")},
+        data={"steps": "2", "webhook": receiver.url("/invert")},
+        headers={"Prefer": "respond-async"},
+    )
+    assert inverted.status_code == 202, inverted.text
+    (delivery,) = settled(api, f"/v1/jobs/{inverted.json()['id']}/webhook-deliveries", 1)
+    (post,) = receiver.delivered("/invert")[delivery["id"]]
+    assert json.loads(post.body)["kind"] == "invert"
     assert receiver.bad_signatures == []

@@ -69,10 +69,14 @@ WebhookEvent = Literal["start", "progress", "checkpoint", "completed"]
 DEFAULT_WEBHOOK_EVENTS: list[WebhookEvent] = ["start", "checkpoint", "completed"]
 
 
+WebhookUrl = Annotated[str, AfterValidator(checked_webhook_url)]
+"""An http(s) URL that ganforge may POST to (workers.shared.webhook_urls)."""
+
+
 class WebhookFields(StrictModel):
     """Where to POST a job's events (docs/webhooks.md). Jobs other than training send only `completed`."""
 
-    webhook: Annotated[str, AfterValidator(checked_webhook_url)] | None = Field(
+    webhook: WebhookUrl | None = Field(
         None,
         description="An http(s) URL to POST the job's JSON to, signed per Standard Webhooks; not a loopback, "
         "private or link-local address unless the server allows it.",
@@ -185,7 +189,7 @@ class TrainingSpec(WebhookFields):
     )
 
 
-class GenerateRequest(StrictModel):
+class GenerateRequest(WebhookFields):
     """Images from a model. One seed gives the same latent on any machine; `n` images from `seed` use
     seeds seed, seed+1, …, seed+n−1."""
 

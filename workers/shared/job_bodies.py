@@ -122,6 +122,25 @@ def rq_job_body(job: Job, redis: Redis, status: str, error: str | None = None) -
     )
 
 
+def lane_job_body(
+    job_id: str,
+    status: str,
+    enqueued_at: datetime | None,
+    ended_at: datetime | None,
+    error: str | None = None,
+) -> JobStatus:
+    """A generate request on the generate lane (workers.shared.generate_lane) as `/v1/jobs/{id}` shows it."""
+    return JobStatus(
+        id=job_id,
+        kind="generate",
+        status=status,
+        enqueued_at=enqueued_at,
+        ended_at=ended_at,
+        error=error,
+        result_url=f"/v1/jobs/{job_id}/result" if status == "finished" else None,
+    )
+
+
 def failure_line(result: Result | None) -> str | None:
     """The last line of a failed result's traceback, which says what went wrong; None for a success."""
     if result is None or result.type == Result.Type.SUCCESSFUL:

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -26,7 +26,8 @@ from rq import Callback, Queue
 from rq.job import Job
 
 from workers.shared.contract import WebhookEvent, WebhookFields
-from workers.shared.job_bodies import rq_job_body, training_job_body
+from workers.shared.generate_lane import Answer, GenerateCall
+from workers.shared.job_bodies import lane_job_body, rq_job_body, training_job_body
 from workers.shared.serialization import DataSerializer
 from workers.shared.storage import ModelManifest, Storage, utc_now
 
@@ -233,4 +234,17 @@ def _send_completed(job: Job, redis: Redis, status: str, error: str | None) -> N
     fields = WebhookFields.model_construct(**job.meta[WEBHOOK_META])  # checked when it was requested
     JobWebhook(redis, job.id, fields).send(
         "completed", status, lambda: rq_job_body(job, redis, status, error)
+    )
+
+
+def lane_job_ended(redis: Redis, call: GenerateCall, outcome: Answer) -> None:
+    """A generate request's `completed` event, if it named a webhook (the generate lane has no RQ job
+    to carry callbacks: its consumer calls this after answering)."""
+    if call.webhook is None:
+        return
+    status = "finished" if outcome.error is None else "failed"
+    enqueued_at = datetime.fromtimestamp(call.enqueued_at, timezone.utc)
+    fields = WebhookFields.model_construct(webhook=call.webhook, webhook_events_filter=["completed"])
+    JobWebhook(redis, call.job_id, fields).send(
+        "completed", status, lambda: lane_job_body(call.job_id, status, enqueued_at, utc_now(), outcome.error)
     )
