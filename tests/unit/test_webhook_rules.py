@@ -4,13 +4,22 @@ secret's form."""
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from workers.hooks.delivery import backoff_seconds
+from workers.shared.contract import TrainingSpec
 from workers.shared.settings import Settings
-from workers.shared.webhook_urls import MAX_URL_LENGTH, destination_problem, non_public_kind, url_problem
+from workers.shared.storage import ModelManifest, Storage, utc_now
+from workers.shared.webhook_urls import (
+    ALREADY_CHECKED,
+    MAX_URL_LENGTH,
+    destination_problem,
+    non_public_kind,
+    url_problem,
+)
 from workers.shared.webhooks import event_id
 
 
@@ -84,3 +93,25 @@ def test_the_secret_must_be_a_standard_webhooks_secret() -> None:
         Settings(webhook_secret="hunter2")
     with pytest.raises(ValidationError, match="whsec_"):
         Settings(webhook_secret="whsec_c2hvcnQ=")  # 5 bytes
+
+
+def test_a_stored_spec_is_read_back_without_checking_its_url_again(tmp_path: Path) -> None:
+    """A manifest stays readable whatever its webhook's host resolves to now, and reading one resolves
+    nothing (the API lists every model's)."""
+    fields = {"dataset_id": "digits", "webhook": "https://nothing.invalid/hook"}
+    with pytest.raises(ValidationError, match="webhook"):
+        TrainingSpec.model_validate(fields)
+    spec = TrainingSpec.model_validate(fields, context=ALREADY_CHECKED)
+    storage = Storage(tmp_path)
+    manifest = ModelManifest(
+        id="m_000000000001",
+        name="",
+        training_job_id="tj_000000000001",
+        created_at=utc_now(),
+        spec=spec,
+        dataset_id="digits",
+        image_size=32,
+        channels=1,
+    )
+    storage.write_model(manifest)
+    assert storage.read_model(manifest.id).spec.webhook == "https://nothing.invalid/hook"

@@ -3,7 +3,8 @@ GANFORGE_WEBHOOK_ALLOW_PRIVATE=1, at an address inside the service's own network
 link-local and other non-public ranges), so a webhook cannot be used to reach what only the service can.
 
 The API checks a URL when a request names it; the delivery worker checks it again before every attempt,
-as the name may resolve elsewhere by then.
+as the name may resolve elsewhere by then. What ganforge stored itself (a model's manifest holds its
+training spec) is read back with ALREADY_CHECKED: reading a manifest resolves no name.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from urllib.parse import urlsplit
+
+from pydantic import ValidationInfo
 
 from workers.shared.settings import get_settings
 
@@ -20,11 +23,16 @@ PRIVATE_RULE = (
     "GANFORGE_WEBHOOK_ALLOW_PRIVATE=1"
 )
 
+ALREADY_CHECKED = {"webhook_urls_checked": True}
+"""The validation context of data ganforge wrote itself, whose URLs were checked when requested."""
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def checked_webhook_url(url: str) -> str:
+def checked_webhook_url(url: str, info: ValidationInfo) -> str:
     """A request's `webhook`, if ganforge may call it; else ValueError saying why (a 422 on the field)."""
+    if info.context and info.context.get("webhook_urls_checked"):
+        return url
     settings = get_settings()
     if settings.webhook_secret is None:
         raise ValueError("webhooks are off on this server: GANFORGE_WEBHOOK_SECRET is not set")
