@@ -13,7 +13,14 @@ from rq import Queue
 from tests.api.conftest import make_model
 from workers.shared.serialization import DataSerializer
 from workers.shared.storage import Storage
-from workers.shared.webhooks import WEBHOOK_QUEUE, read_delivery, record_event, write_delivery
+from workers.shared.webhooks import (
+    MAX_DELIVERIES_PER_JOB,
+    WEBHOOK_QUEUE,
+    job_deliveries,
+    read_delivery,
+    record_event,
+    write_delivery,
+)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SPEC = {"dataset_id": "digits", "steps": 10, "latent_dim": 8, "base_channels": 4}
@@ -115,3 +122,16 @@ def test_unknown_jobs_and_deliveries_are_404(hooked: TestClient) -> None:
     assert hooked.get(f"/v1/webhook-deliveries/{missing}").status_code == 404
     assert hooked.post(f"/v1/webhook-deliveries/{missing}/redeliver").status_code == 404
     assert hooked.get("/v1/webhook-deliveries/not-an-id").status_code == 422
+
+
+def test_a_jobs_list_is_bounded_and_keeps_what_is_still_pending(redis: Redis) -> None:
+    def record(step: int) -> str | None:
+        return record_event(redis, "tj_long", "progress", step, "https://example.com/", "{}")
+
+    pending, settled = record(0), record(1)
+    write_delivery(redis, read_delivery(redis, settled).model_copy(update={"status": "delivered"}))
+    for step in range(2, MAX_DELIVERIES_PER_JOB + 2):
+        record(step)
+    assert len(job_deliveries(redis, "tj_long")) == MAX_DELIVERIES_PER_JOB
+    assert read_delivery(redis, pending) is not None  # still to be sent, though no longer listed
+    assert read_delivery(redis, settled) is None

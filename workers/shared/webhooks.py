@@ -8,7 +8,8 @@ recognised and not sent a second time, and every attempt at one event carries th
 
 Keys (all expire after DELIVERY_TTL_SECONDS):
     ganforge:webhook:delivery:{id}   a delivery: the body sent and every attempt, JSON
-    ganforge:webhook:job:{job_id}    the job's newest MAX_DELIVERIES_PER_JOB delivery ids, newest first
+    ganforge:webhook:job:{job_id}    the job's newest MAX_DELIVERIES_PER_JOB delivery ids, newest first;
+                                     an older delivery is deleted once it is no longer pending
 """
 
 from __future__ import annotations
@@ -109,8 +110,10 @@ def record_event(
         pipe.ltrim(index, 0, MAX_DELIVERIES_PER_JOB - 1)
         pipe.expire(index, DELIVERY_TTL_SECONDS)
         dropped = pipe.execute()[1]
-    if dropped:
-        redis.delete(*(delivery_key(old.decode()) for old in dropped))
+    for old in dropped:  # unlisted now; one still pending stays until it is delivered or expires
+        stored = read_delivery(redis, old.decode())
+        if stored is not None and stored.status != "pending":
+            redis.delete(delivery_key(stored.id))
     queue_attempt(redis, delivery.id, attempt=1)
     return delivery.id
 
