@@ -302,3 +302,20 @@ def test_generate_and_invert_send_completed(api: httpx.Client, receiver: Receive
     (post,) = receiver.delivered("/invert")[delivery["id"]]
     assert json.loads(post.body)["kind"] == "invert"
     assert receiver.bad_signatures == []
+
+
+def test_events_wait_in_redis_while_no_webhooks_worker_runs(
+    hooked_stack: Stack, api: httpx.Client, receiver: Receiver, trained: dict
+) -> None:
+    worker = hooked_stack.processes.pop("worker-webhooks")
+    worker.terminate()
+    worker.wait(timeout=30)
+    job_id = _interpolate(api, trained, receiver.url("/later"))
+    wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["status"] == "finished", 60, "the job")
+    (waiting,) = api.get(f"/v1/jobs/{job_id}/webhook-deliveries").json()["deliveries"]
+    assert waiting["status"] == "pending" and waiting["attempts"] == []
+
+    hooked_stack.start_webhooks_worker()
+    (delivery,) = settled(api, f"/v1/jobs/{job_id}/webhook-deliveries", 1)
+    assert delivery["status"] == "delivered" and delivery["id"] == waiting["id"]
+    assert list(receiver.delivered("/later")) == [delivery["id"]]
