@@ -13,6 +13,8 @@ from workers.shared.serialization import DataSerializer
 from workers.shared.settings import get_settings
 from workers.shared.webhooks import WEBHOOK_QUEUE
 
+MAINTENANCE_SECONDS = 30
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m workers.hooks", description=__doc__)
@@ -20,12 +22,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", help="worker name (default: host and pid)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # Each job is one HTTP request, no torch: no child process per job is needed.
+    # Each job is one HTTP request, no torch: no child process per job is needed. Maintenance every
+    # MAINTENANCE_SECONDS or so (RQ's default: 10 min) is also when a worker whose scheduler found the
+    # lock held (by a worker that died, until the lock expires in a minute) takes the scheduling over.
     worker = SimpleWorker(
         [WEBHOOK_QUEUE],
         connection=Redis.from_url(get_settings().redis_url),
         serializer=DataSerializer,
         name=args.name,
+        worker_ttl=2 * MAINTENANCE_SECONDS,
+        maintenance_interval=MAINTENANCE_SECONDS,
     )
     worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
 
