@@ -43,6 +43,7 @@ class Receiver:
     /flaky  each event's first attempt gets a 500, its second a connection closed unanswered, then 200
     /late   each event's first attempt is answered after the sender's timeout, then 200
     /down   each event's first MAX_ATTEMPTS attempts get a 500 (so the delivery fails), then 200
+    /moved  302 to /elsewhere, always
     other   200
     """
 
@@ -100,11 +101,15 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 return "late" if earlier == 0 else "200"
             if self.path == "/down":
                 return "500" if earlier < MAX_ATTEMPTS else "200"
+            if self.path == "/moved":
+                return "302"
             return "200"
 
         def _answer(self, status: int) -> None:
             try:
                 self.send_response(status)
+                if status == 302:
+                    self.send_header("location", "/elsewhere")
                 self.send_header("content-length", "0")
                 self.end_headers()
             except OSError:  # the sender gave up waiting
@@ -302,6 +307,15 @@ def test_generate_and_invert_send_completed(api: httpx.Client, receiver: Receive
     (post,) = receiver.delivered("/invert")[delivery["id"]]
     assert json.loads(post.body)["kind"] == "invert"
     assert receiver.bad_signatures == []
+
+
+def test_redirects_are_not_followed(api: httpx.Client, receiver: Receiver, trained: dict) -> None:
+    job_id = _interpolate(api, trained, receiver.url("/moved"))
+    (delivery,) = settled(api, f"/v1/jobs/{job_id}/webhook-deliveries", 1)
+    assert delivery["status"] == "failed"
+    (attempt,) = delivery["attempts"]
+    assert attempt["status_code"] == 302 and "redirects are not followed" in attempt["error"]
+    assert receiver.posts["/elsewhere"] == []
 
 
 def test_events_wait_in_redis_while_no_webhooks_worker_runs(
