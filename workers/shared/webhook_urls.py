@@ -5,6 +5,9 @@ link-local and other non-public ranges), so a webhook cannot be used to reach wh
 The API checks a URL when a request names it; the delivery worker checks it again before every attempt,
 as the name may resolve elsewhere by then. What ganforge stored itself (a model's manifest holds its
 training spec) is read back with ALREADY_CHECKED: reading a manifest resolves no name.
+
+Resolving a host name blocks its caller for as long as the resolver takes; in the API that happens
+only for a request that names a webhook by host name (an IP address needs no lookup).
 """
 
 from __future__ import annotations
