@@ -34,6 +34,7 @@ from workers.shared.storage import (
     training_job_id_for,
     utc_now,
 )
+from workers.shared.webhooks import TrainingWebhook
 
 router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
 
@@ -266,6 +267,12 @@ def cancel_training(manifest: TrainingModelDep, storage: StorageDep, redis: Redi
     if job is not None and job.get_status() == "queued":
         job.cancel()
         manifest = storage.update_model(manifest.id, status="canceled", finished_at=utc_now())
+        canceled = to_response(manifest, storage, redis)
+        # No worker will see this job end: its `completed` webhook is sent from here.
+        TrainingWebhook(redis, storage, manifest).send(
+            "completed", f"canceled-{canceled.step}", lambda: canceled
+        )
+        return _accepted(canceled)
     return _accepted(to_response(manifest, storage, redis))
 
 

@@ -3,6 +3,7 @@ deliveries are listed and redelivered (delivery itself: tests/integration/test_w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -135,3 +136,13 @@ def test_a_jobs_list_is_bounded_and_keeps_what_is_still_pending(redis: Redis) ->
     assert len(job_deliveries(redis, "tj_long")) == MAX_DELIVERIES_PER_JOB
     assert read_delivery(redis, pending) is not None  # still to be sent, though no longer listed
     assert read_delivery(redis, settled) is None
+
+
+def test_canceling_a_queued_job_sends_completed(limited: Callable[..., TestClient], redis: Redis) -> None:
+    client = limited(GANFORGE_WEBHOOK_SECRET=SECRET, GANFORGE_WEBHOOK_ALLOW_PRIVATE="1")
+    job = client.post("/v1/training-jobs", json=SPEC | {"webhook": "http://127.0.0.1:9000/hook"}).json()
+    canceled = client.post(f"/v1/training-jobs/{job['id']}/cancel").json()
+    (listed,) = client.get(f"/v1/training-jobs/{job['id']}/webhook-deliveries").json()["deliveries"]
+    assert listed["event"] == "completed"
+    sent = json.loads(read_delivery(redis, listed["id"]).body)
+    assert sent["status"] == "canceled" and sent == canceled
