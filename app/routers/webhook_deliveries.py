@@ -17,6 +17,7 @@ from workers.shared.webhooks import (
     StoredDelivery,
     WebhookDelivery,
     WebhookDeliveryList,
+    attempt_in_flight,
     job_deliveries,
     read_delivery,
     redeliver,
@@ -92,14 +93,15 @@ def show_delivery(delivery: DeliveryDep) -> WebhookDelivery:
     responses={
         202: {"description": "The delivery, pending again: follow `Location`.", "headers": LOCATION},
         **NOT_FOUND,
-        **error_answer(409, "An attempt at this delivery is still queued or scheduled."),
+        **error_answer(409, "An attempt at this delivery is queued, scheduled or running."),
         **error_answers(422),
     },
 )
 def redeliver_delivery(delivery: DeliveryDep, redis: RedisDep) -> JSONResponse:
     """The same `webhook-id` and body, newly signed, in a new round of attempts with the usual
-    retries; a receiver that already has the id can ignore it."""
-    if delivery.status == "pending":
+    retries; a receiver that already has the id can ignore it. A pending delivery can be sent again only
+    if its attempt was lost (its worker was killed during it)."""
+    if delivery.status == "pending" and attempt_in_flight(redis, delivery):
         raise HTTPException(409, f"webhook delivery {delivery.id!r} is still pending: an attempt is queued")
     body = _public(redeliver(redis, delivery)).model_dump(mode="json")
     return JSONResponse(body, 202, headers={"Location": f"/v1/webhook-deliveries/{delivery.id}"})

@@ -13,10 +13,11 @@ from rq import Queue
 
 from tests.api.conftest import make_model
 from workers.shared.serialization import DataSerializer
-from workers.shared.storage import Storage
+from workers.shared.storage import Storage, utc_now
 from workers.shared.webhooks import (
     MAX_DELIVERIES_PER_JOB,
     WEBHOOK_QUEUE,
+    DeliveryAttempt,
     job_deliveries,
     read_delivery,
     record_event,
@@ -107,13 +108,17 @@ def test_deliveries_of_a_job_and_redelivery(hooked: TestClient, redis: Redis) ->
     (listed,) = hooked.get(route).json()["deliveries"]
     assert listed["id"] == delivery_id and listed["status"] == "pending" and "body" not in listed
     assert hooked.post(f"/v1/webhook-deliveries/{delivery_id}/redeliver").status_code == 409
+    queue.empty()  # the attempt is lost, as when its worker is killed: a pending delivery may be sent again
+    assert hooked.post(f"/v1/webhook-deliveries/{delivery_id}/redeliver").status_code == 202
+    assert queue.count == 1
 
-    failed = read_delivery(redis, delivery_id)
-    write_delivery(redis, failed.model_copy(update={"status": "failed"}))
+    attempt = DeliveryAttempt(number=1, at=utc_now(), seconds=0.1, status_code=500, error="HTTP 500")
+    failed = read_delivery(redis, delivery_id).model_copy(update={"status": "failed", "attempts": [attempt]})
+    write_delivery(redis, failed)
     again = hooked.post(f"/v1/webhook-deliveries/{delivery_id}/redeliver")
     assert again.status_code == 202 and again.json()["status"] == "pending"
-    assert hooked.get(again.headers["location"]).json()["id"] == delivery_id
-    assert queue.count == 2
+    assert hooked.get(again.headers["location"]).json()["attempts"][0]["status_code"] == 500
+    assert queue.job_ids == [f"{delivery_id}-1", f"{delivery_id}-2"]  # each attempt's job named by it
 
 
 def test_unknown_jobs_and_deliveries_are_404(hooked: TestClient) -> None:

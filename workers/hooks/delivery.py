@@ -58,7 +58,7 @@ def deliver(delivery_id: str, attempt: int) -> None:
     elif retry and attempt < settings.webhook_max_attempts:
         delay = backoff_seconds(attempt, settings.webhook_retry_base_seconds)
         delivery.next_attempt_at = utc_now() + timedelta(seconds=delay)
-        queue_attempt(redis, delivery.id, attempt + 1, delay)
+        queue_attempt(redis, delivery, attempt + 1, delay)
     else:
         delivery.status = "failed"
     write_delivery(redis, delivery)

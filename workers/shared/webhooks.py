@@ -24,7 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from redis import Redis
 from rq import Callback, Queue
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from workers.shared.contract import WebhookEvent, WebhookFields
 from workers.shared.generate_lane import Answer, GenerateCall
@@ -114,19 +115,39 @@ def record_event(
         stored = read_delivery(redis, old.decode())
         if stored is not None and stored.status != "pending":
             redis.delete(delivery_key(stored.id))
-    queue_attempt(redis, delivery.id, attempt=1)
+    queue_attempt(redis, delivery, attempt=1)
     return delivery.id
 
 
-def queue_attempt(redis: Redis, delivery_id: str, attempt: int, delay_seconds: float = 0) -> None:
-    """Queue attempt number `attempt` (of this round: a redelivery starts at 1), now or after a delay
-    (RQ's scheduler, run by the webhooks worker, moves it to the queue when due)."""
+def queue_attempt(redis: Redis, delivery: StoredDelivery, attempt: int, delay_seconds: float = 0) -> None:
+    """Queue the delivery's next attempt, number `attempt` of this round (a redelivery starts at 1), now
+    or after a delay (RQ's scheduler, run by the webhooks worker, moves it to the queue when due)."""
     queue = Queue(WEBHOOK_QUEUE, connection=redis, serializer=DataSerializer)
-    options: dict[str, Any] = {"job_timeout": ATTEMPT_JOB_TIMEOUT, "result_ttl": 0, "failure_ttl": 24 * 3600}
+    options: dict[str, Any] = {
+        "job_id": attempt_job_id(delivery),
+        "job_timeout": ATTEMPT_JOB_TIMEOUT,
+        "result_ttl": 0,
+        "failure_ttl": 24 * 3600,
+    }
     if delay_seconds > 0:
-        queue.enqueue_in(timedelta(seconds=delay_seconds), DELIVER_JOB, delivery_id, attempt, **options)
+        queue.enqueue_in(timedelta(seconds=delay_seconds), DELIVER_JOB, delivery.id, attempt, **options)
     else:
-        queue.enqueue(DELIVER_JOB, delivery_id, attempt, **options)
+        queue.enqueue(DELIVER_JOB, delivery.id, attempt, **options)
+
+
+def attempt_job_id(delivery: StoredDelivery) -> str:
+    """The RQ job of the delivery's next attempt: named by the attempt, so it can be looked for."""
+    return f"{delivery.id}-{len(delivery.attempts) + 1}"
+
+
+def attempt_in_flight(redis: Redis, delivery: StoredDelivery) -> bool:
+    """Whether the delivery's next attempt is queued, scheduled or running. A pending delivery with none
+    lost it (its worker was killed mid-attempt): it may be redelivered."""
+    try:
+        job = Job.fetch(attempt_job_id(delivery), connection=redis, serializer=DataSerializer)
+    except NoSuchJobError:
+        return False
+    return job.get_status() in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED)
 
 
 def read_delivery(redis: Redis, delivery_id: str) -> StoredDelivery | None:
@@ -147,11 +168,11 @@ def job_deliveries(redis: Redis, job_id: str) -> list[WebhookDelivery]:
 
 
 def redeliver(redis: Redis, delivery: StoredDelivery) -> StoredDelivery:
-    """Send a finished delivery (delivered or failed) again: same id, same body, a new round of
-    attempts."""
+    """Send a delivery with no attempt in flight (delivered, failed, or pending with its attempt lost)
+    again: same id, same body, a new round of attempts."""
     delivery = delivery.model_copy(update={"status": "pending", "next_attempt_at": None})
     write_delivery(redis, delivery)
-    queue_attempt(redis, delivery.id, attempt=1)
+    queue_attempt(redis, delivery, attempt=1)
     return delivery
 
 
