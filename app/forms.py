@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import Form, UploadFile
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
-from workers.shared.contract import LATENT_NAME_PATTERN, CheckpointRef
+from workers.shared.contract import LATENT_NAME_PATTERN, CheckpointRef, WebhookFields, WebhookUrl
 
 MAX_NAME_LENGTH = 100
 
@@ -58,7 +58,17 @@ ReplaceField = Field(
 CheckpointField = Field(None, description='A step, "newest" or "best".')
 
 
-class InvertRequest(BaseModel):
+class WebhookForm(BaseModel):
+    webhook: WebhookUrl | None = Field(
+        None, description="An http(s) URL to POST the job's JSON to when it ends (docs/webhooks.md)."
+    )
+
+    def webhook_fields(self) -> WebhookFields:
+        """The form's webhook as a JSON body's: a form job sends only `completed`."""
+        return WebhookFields.model_construct(webhook=self.webhook, webhook_events_filter=["completed"])
+
+
+class InvertRequest(WebhookForm):
     image: UploadedFile = Field(description="Any common image format; centre-cropped and resized.")
     label: str | None = Field(None, description="The image's class (conditional models).")
     steps: int = Field(200, ge=0, le=2000, description="Optimisation steps after the encoder's guess.")
@@ -68,7 +78,7 @@ class InvertRequest(BaseModel):
     format: Literal["json", "png"] = Field("json", description="json: latent and reconstruction; png: pair")
 
 
-class TransformRequest(BaseModel):
+class TransformRequest(WebhookForm):
     source_label: str = Field(description="The label of the input, e.g. its age group.")
     image: UploadedFile | None = Field(None, description="The input image; or give `latent` instead.")
     latent: LatentName | None = Field(None, description="A named latent instead.")

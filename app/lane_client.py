@@ -32,6 +32,7 @@ from workers.shared.generate_lane import (
     reply_key,
     submit,
 )
+from workers.shared.job_bodies import lane_job_body
 
 CAREFUL_SECONDS = 60
 
@@ -122,16 +123,9 @@ class LaneJob:
         return cls(job_id, record) if record is not None else None
 
     def status(self) -> JobStatus:
-        answer, status = self.record["answer"], self.record["status"]
-        return JobStatus(
-            id=self.job_id,
-            kind="generate",
-            status=status,
-            enqueued_at=self.record["enqueued_at"],
-            ended_at=self.record["ended_at"],
-            error=answer.error if answer else None,
-            result_url=f"/v1/jobs/{self.job_id}/result" if status == "finished" else None,
-        )
+        answer, record = self.record["answer"], self.record
+        error = answer.error if answer else None
+        return lane_job_body(self.job_id, record["status"], record["enqueued_at"], record["ended_at"], error)
 
     def result(self) -> Response:
         if self.record["answer"] is None:

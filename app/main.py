@@ -32,6 +32,7 @@ from app.routers import (
     models,
     studio,
     training_jobs,
+    webhook_deliveries,
 )
 from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
@@ -63,6 +64,7 @@ TAGS = [
     },
     {"name": "latent space", "description": "Interpolate, do latent arithmetic, invert images, transform."},
     {"name": "jobs", "description": "Long work that answered 202: its status and its result."},
+    {"name": "webhooks", "description": "Signed POSTs of jobs' events: deliveries, attempts, redelivery."},
 ]
 
 
@@ -122,6 +124,7 @@ def create_app() -> FastAPI:
     # Any key: an export is the model in another format, and any key may download its checkpoints.
     app.include_router(exports.router, dependencies=[AnyKey], responses=KEYED)
     app.include_router(jobs.router, dependencies=[AnyKey], responses=KEYED)
+    app.include_router(webhook_deliveries.router, responses=KEYED)  # keys per route (docs/webhooks.md)
     app.include_router(studio.router)  # the page, `/` → /studio, and /v1/whoami (docs/studio.md)
     app.include_router(metrics.router)  # its own access check: an admin key or the metrics token
     document_parse_errors(app)

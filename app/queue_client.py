@@ -21,17 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app.holdings import claim, holdings_key
 from app.schemas import Accepted, JobStatus
-from workers.shared.contract import (
-    ARITHMETIC_JOB,
-    EVALUATE_JOB,
-    EXPORT_JOB,
-    INTERPOLATE_JOB,
-    INVERT_JOB,
-    TRAIN_JOB,
-    TRANSFORM_JOB,
-)
+from workers.shared.contract import WebhookFields
 from workers.shared.generate_lane import REPLY_TTL_SECONDS
-from workers.shared.progress import read_progress
+from workers.shared.job_bodies import failure_line, rq_job_body
 from workers.shared.queueing import (
     enqueue_evaluation,
     enqueue_export,
@@ -41,16 +33,6 @@ from workers.shared.queueing import (
 )
 from workers.shared.serialization import DataSerializer
 from workers.shared.settings import Settings
-
-KINDS = {
-    TRAIN_JOB: "training",
-    INTERPOLATE_JOB: "interpolate",
-    ARITHMETIC_JOB: "arithmetic",
-    INVERT_JOB: "invert",
-    TRANSFORM_JOB: "transform",
-    EVALUATE_JOB: "evaluation",
-    EXPORT_JOB: "export",
-}
 
 
 def wants_async(prefer: str | None) -> bool:
@@ -83,24 +65,33 @@ class JobClient:
     def enqueue_training(self, model_id: str, job_id: str) -> Job:
         return enqueue_training(self.redis, model_id, job_id)
 
-    async def enqueue_sampling(self, function: str, **arguments: Any) -> Job:
-        """Interactive work (workers.contract's job names) on the sampling queue. RQ enqueues over the
-        sync client, so in the thread pool: the event loop never waits on Redis."""
-        return await run_in_threadpool(self._enqueue_sampling, function, arguments)
+    async def enqueue_sampling(
+        self, function: str, *, webhook: WebhookFields | None = None, **arguments: Any
+    ) -> Job:
+        """Interactive work (workers.contract's job names) on the sampling queue; `webhook`: the request's,
+        to hear the job's end. RQ enqueues over the sync client, so in the thread pool: the event loop
+        never waits on Redis."""
+        return await run_in_threadpool(self._enqueue_sampling, function, arguments, webhook)
 
-    def _enqueue_sampling(self, function: str, arguments: dict[str, Any]) -> Job:
+    def _enqueue_sampling(
+        self, function: str, arguments: dict[str, Any], webhook: WebhookFields | None
+    ) -> Job:
         job_id = self.claimed_job_id()
-        return enqueue_sampling(self.redis, function, arguments, self.settings.result_ttl_seconds, job_id)
+        ttl = self.settings.result_ttl_seconds
+        return enqueue_sampling(self.redis, function, arguments, ttl, job_id, webhook)
 
-    def enqueue_evaluation(self, model_id: str, step: int, samples: int, metrics: list[str]) -> Job:
+    def enqueue_evaluation(
+        self, model_id: str, step: int, samples: int, metrics: list[str], webhook: WebhookFields | None = None
+    ) -> Job:
         job_id = self.claimed_job_id()
         return enqueue_evaluation(
-            self.redis, model_id, step, samples, metrics, self.settings.result_ttl_seconds, job_id
+            self.redis, model_id, step, samples, metrics, self.settings.result_ttl_seconds, job_id, webhook
         )
 
-    def enqueue_export(self, model_id: str, export_id: str) -> Job:
+    def enqueue_export(self, model_id: str, export_id: str, webhook: WebhookFields | None = None) -> Job:
         """Queue export `export_id`, whose id was claimed (claimed_job_id) and record stored first."""
-        return enqueue_export(self.redis, model_id, export_id, self.settings.result_ttl_seconds)
+        ttl = self.settings.result_ttl_seconds
+        return enqueue_export(self.redis, model_id, export_id, ttl, webhook)
 
     def claimed_job_id(self) -> str:
         """A new job's id, counted against the client's cap first (429 when it is reached)."""
@@ -154,23 +145,9 @@ class RqJob:
         return cls(job, redis) if job is not None else None
 
     def status(self) -> JobStatus:
-        job = self.job
-        status = job.get_status()
-        result = job.latest_result() if status in ("finished", "failed") else None
-        error = None
-        if result is not None and result.type != Result.Type.SUCCESSFUL:
-            error = (result.exc_string or "failed").strip().splitlines()[-1]
-        return JobStatus(
-            id=job.id,
-            kind=KINDS.get(job.func_name, job.func_name),
-            status=status,
-            enqueued_at=job.enqueued_at,
-            started_at=job.started_at,
-            ended_at=job.ended_at,
-            progress=read_progress(self.redis, job.id),
-            error=error,
-            result_url=f"/v1/jobs/{job.id}/result" if status == "finished" else None,
-        )
+        status = self.job.get_status()
+        result = self.job.latest_result() if status in ("finished", "failed") else None
+        return rq_job_body(self.job, self.redis, status, failure_line(result))
 
     def result(self) -> Response:
         job = self.job

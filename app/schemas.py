@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, RootModel
 
 from workers.shared.contract import TrainingSpec
 from workers.shared.exports import ExportRecord
+from workers.shared.job_bodies import JobStatus, LiveProgress, TrainingJob  # noqa: F401 - documented here
 from workers.shared.response_bodies import (
     ArithmeticResult,
     GeneratedImages,
@@ -72,37 +73,6 @@ class Dataset(BaseModel):
 
 class DatasetList(BaseModel):
     datasets: list[Dataset]
-
-
-class LiveProgress(BaseModel):
-    step: int
-    steps: int
-    images_per_second: float | None = None
-    eta_seconds: float | None = None
-    loss_d: float | None = None
-    loss_g: float | None = None
-    d_real: float | None = Field(None, description="Mean D(x) on real images.")
-    d_fake: float | None = Field(None, description="Mean D(G(z)) before G's update.")
-    augment_p: float | None = Field(None, description="The augmentation's probability (adaptive with `ada`).")
-    fid: float | None = Field(None, description="FID of the newest evaluation during training.")
-    kid: float | None = Field(None, description="KID of the newest evaluation during training.")
-    first_step_seconds: float | None = Field(None, description="The first step's time: torch.compile's cost.")
-    updated_at: datetime | None = None
-
-
-class TrainingJob(LiveProgress):
-    id: str
-    model_id: str
-    name: str
-    status: TrainingStatus
-    error: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    device: str | None = None
-    checkpoint_steps: list[int]
-    spec: TrainingSpec
-    links: dict[str, str]
 
 
 class TrainingJobList(BaseModel):
@@ -172,18 +142,6 @@ class ModelList(BaseModel):
 
 class ModelMetrics(BaseModel):
     metrics: list[dict[str, float]] = Field(description="One row per logging step, oldest first.")
-
-
-class JobStatus(BaseModel):
-    id: str
-    kind: str = Field(description="training, generate, …")
-    status: str = Field(description="queued, started, finished, failed, canceled, …")
-    enqueued_at: datetime | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    progress: dict[str, Any] | None = None
-    error: str | None = None
-    result_url: str | None = Field(None, description="Where the result is, once finished.")
 
 
 class Health(BaseModel):

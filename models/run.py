@@ -65,13 +65,15 @@ def run_training(
     on_log: Callable[[StepMetrics], None] = lambda metrics: None,
     should_stop: Callable[[], bool] = lambda: False,
     evaluate: Callable[[Trainer], None] | None = None,
+    on_checkpoint: Callable[[int], None] = lambda step: None,
 ) -> Literal["completed", "stopped"]:
     """Train until `schedule.steps`, writing samples, checkpoints and metrics on schedule.
 
     When an evaluation is due (`schedule.eval_every`, see _due), a checkpoint is written and `evaluate`
     judges the trainer's EMA generator (storing an evaluation row); the best checkpoint by FID is then
     kept however old. `should_stop` is asked before every step; when it says yes, a checkpoint of the
-    current step is written and the run returns "stopped". Raises TrainingDiverged on a non-finite loss.
+    current step is written and the run returns "stopped". `on_checkpoint` hears the step of every
+    checkpoint written. Raises TrainingDiverged on a non-finite loss.
     """
     folder.mkdir(parents=True, exist_ok=True)
     last_checkpoint = trainer.step
@@ -79,6 +81,7 @@ def run_training(
         if should_stop():
             if trainer.step != last_checkpoint:
                 _save(trainer, folder, schedule)
+                on_checkpoint(trainer.step)
             return "stopped"
         metrics = trainer.train_step()
         if not (math.isfinite(metrics.loss_d) and math.isfinite(metrics.loss_g)):
@@ -96,6 +99,7 @@ def run_training(
         if step % schedule.checkpoint_every == 0 or final or evaluating:
             _save(trainer, folder, schedule)
             last_checkpoint = step
+            on_checkpoint(step)
         if evaluating:
             evaluate(trainer)
     return "completed"

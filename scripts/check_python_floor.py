@@ -3,9 +3,9 @@
 Run by scripts/test-floor under the oldest supported Python, in a venv without torch (and, on 3.10,
 without schemathesis). A module whose import needs one of those is listed and skipped; any other
 import failure fails, and so does a module that must not need torch (app/, workers/shared/,
-workers/local/: the floor plan in docs/architecture.md) but does. pytest then runs without the
-test modules so skipped and without the integration tests (tests/integration/, and any test marked
-integration): they start worker processes, which need torch.
+workers/local/, workers/hooks/: the floor plan in docs/architecture.md) but does. pytest then runs
+without the test modules so skipped and without the integration tests (tests/integration/, and any test
+marked integration): they start worker processes, which need torch.
 
     python scripts/check_python_floor.py app workers models bench scripts tests -- [pytest arguments]
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOT_HERE = ("torch", "schemathesis")  # left out of the floor's venv on purpose (see scripts/test-floor)
 # The API, what it may import, and the local stack: the torch-free side of the floor plan.
-MUST_IMPORT_WITHOUT_TORCH = ("app", "workers.shared", "workers.local")
+MUST_IMPORT_WITHOUT_TORCH = ("app", "workers.shared", "workers.local", "workers.hooks")
 
 
 def module_names(folder: str) -> list[tuple[str, Path]]:

@@ -40,7 +40,8 @@ def evaluate(
     shows the phase and the images done. The row then appears in `GET /v1/models/{id}/evaluations`.
     409 while the model has no checkpoint; 404 for a step it has no checkpoint of."""
     step = checkpoint_step(model, request.checkpoint, storage)
-    job = jobs.enqueue_evaluation(model.id, step, request.samples, list(dict.fromkeys(request.metrics)))
+    metrics = list(dict.fromkeys(request.metrics))
+    job = jobs.enqueue_evaluation(model.id, step, request.samples, metrics, webhook=request)
     return accepted(job.id, f"/v1/jobs/{job.id}")
 
 

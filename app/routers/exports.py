@@ -53,7 +53,7 @@ def start_export(
     export_id = jobs.claimed_job_id()
     write_export(storage, queued_export(model, step, request, export_id))
     try:
-        jobs.enqueue_export(model.id, export_id)
+        jobs.enqueue_export(model.id, export_id, webhook=request)
     except Exception:
         record_path(storage, model.id, export_id).unlink(missing_ok=True)  # never queued: not listed
         raise

@@ -14,6 +14,7 @@ from app.schemas import Health, Readiness
 from workers.shared.contract import QUEUES
 from workers.shared.feature_network import feature_network_problem
 from workers.shared.serialization import DataSerializer
+from workers.shared.webhooks import WEBHOOK_QUEUE
 
 router = APIRouter(tags=["health"])
 
@@ -33,11 +34,12 @@ def healthz() -> Health:
 def readyz(redis: RedisDep, storage: StorageDep) -> JSONResponse:
     """200 when ready, else 503 with the same body saying what is missing. `feature_network` says whether
     evaluations can run here (the FID network's file present and intact); generation does not need it."""
-    workers = {name: 0 for name in QUEUES}
+    queues = (*QUEUES, WEBHOOK_QUEUE)
+    workers = {name: 0 for name in queues}
     try:
         redis.ping()
         redis_state = "ok"
-        for name in QUEUES:
+        for name in queues:
             queue = Queue(name, connection=redis, serializer=DataSerializer)
             workers[name] = Worker.count(connection=redis, queue=queue)
     except RedisError as error:

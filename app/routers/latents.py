@@ -190,6 +190,7 @@ async def interpolate(
         labels = [label] if label is not None else None
     job = await jobs.enqueue_sampling(
         INTERPOLATE_JOB,
+        webhook=request,
         model_id=model.id,
         checkpoint=checkpoint_step(model, request.checkpoint, storage),
         keys=keys,
@@ -233,6 +234,7 @@ async def arithmetic(
         ]
     job = await jobs.enqueue_sampling(
         ARITHMETIC_JOB,
+        webhook=request,
         model_id=model.id,
         checkpoint=checkpoint_step(model, request.checkpoint, storage),
         terms=terms,
@@ -297,6 +299,7 @@ async def invert(
     prepared = await _prepared_image(form.image, model, settings)
     job = await jobs.enqueue_sampling(
         INVERT_JOB,
+        webhook=form.webhook_fields(),
         model_id=model.id,
         checkpoint=checkpoint_step(model, form.checkpoint, storage),
         image=prepared,
@@ -372,6 +375,7 @@ async def transform(
     image = await _prepared_image(form.image, model, settings) if form.image is not None else None
     job = await jobs.enqueue_sampling(
         TRANSFORM_JOB,
+        webhook=form.webhook_fields(),
         model_id=model.id,
         checkpoint=checkpoint,
         image=image,

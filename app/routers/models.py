@@ -215,6 +215,7 @@ async def generate(
         format=request.format,
         result_ttl=settings.result_ttl_seconds,
         wait_seconds=0 if wants_async(prefer) else settings.sync_wait_seconds,
+        webhook=request.webhook if "completed" in request.webhook_events_filter else None,
     )
     location = f"/v1/jobs/{call.job_id}"
     if call.wait_seconds <= 0:  # Prefer: respond-async, or GANFORGE_SYNC_WAIT_SECONDS=0

@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -18,11 +17,12 @@ from app.dependencies import JobClientDep, RedisDep, SettingsDep, StorageDep, Tr
 from app.errors import field_error
 from app.queue_client import fetch_job
 from app.responses import LOCATION, error_answer, error_answers
-from app.schemas import LiveProgress, TrainingJob, TrainingJobList
+from app.schemas import TrainingJob, TrainingJobList
 from app.security import Principal, PrincipalDep
 from app.stream_limit import HeldStream
 from workers.shared.contract import TrainingSpec
 from workers.shared.footprint import DoesNotFit, check_fits, training_footprint
+from workers.shared.job_bodies import live_progress, training_job_body
 from workers.shared.progress import (
     clear_cancel,
     decode_progress,
@@ -41,6 +41,7 @@ from workers.shared.storage import (
     training_job_id_for,
     utc_now,
 )
+from workers.shared.webhooks import TrainingWebhook
 
 router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
 
@@ -49,44 +50,7 @@ KEEPALIVE_SECONDS = 15
 
 
 def to_response(manifest: ModelManifest, storage: Storage, redis: Redis) -> TrainingJob:
-    return _combine(manifest, storage, read_progress(redis, manifest.training_job_id))
-
-
-def _combine(manifest: ModelManifest, storage: Storage, progress: dict | None) -> TrainingJob:
-    """The manifest on disk says what the job is and how it ended; Redis holds its live progress."""
-    checkpoints = storage.checkpoint_steps(manifest.id)
-    live = _live_progress(progress)
-    step = live.step if live else (checkpoints[-1] if checkpoints else 0)
-    job_id = manifest.training_job_id
-    samples = storage.sample_steps(manifest.id)
-    return TrainingJob(
-        **(live.model_dump() if live else {}) | {"step": step, "steps": manifest.spec.steps},
-        id=job_id,
-        model_id=manifest.id,
-        name=manifest.name,
-        status=manifest.status,
-        error=manifest.error,
-        created_at=manifest.created_at,
-        started_at=manifest.started_at,
-        finished_at=manifest.finished_at,
-        device=manifest.device,
-        checkpoint_steps=checkpoints,
-        spec=manifest.spec,
-        links={
-            "self": f"/v1/training-jobs/{job_id}",
-            "events": f"/v1/training-jobs/{job_id}/events",
-            "model": f"/v1/models/{manifest.id}",
-            "latest_sample": f"/v1/models/{manifest.id}/samples/{samples[-1]}.png" if samples else "",
-        },
-    )
-
-
-def _live_progress(progress: dict | None) -> LiveProgress | None:
-    """The snapshot as LiveProgress; one that does not fit (not the worker's) is ignored, not a 500."""
-    try:
-        return LiveProgress.model_validate(progress) if progress else None
-    except ValidationError:
-        return None
+    return training_job_body(manifest, storage, read_progress(redis, manifest.training_job_id))
 
 
 def get_training_model(training_job_id: TrainingJobId, storage: StorageDep) -> ModelManifest:
@@ -218,7 +182,7 @@ def list_training_jobs(storage: StorageDep, redis: RedisDep) -> TrainingJobList:
     progress = redis.mget([progress_key(m.training_job_id) for m in manifests]) if manifests else []
     return TrainingJobList(
         training_jobs=[
-            _combine(manifest, storage, decode_progress(snapshot))
+            training_job_body(manifest, storage, decode_progress(snapshot))
             for manifest, snapshot in zip(manifests, progress, strict=True)
         ]
     )
@@ -269,7 +233,7 @@ async def _event_stream(request: Request, manifest: ModelManifest) -> AsyncItera
         await pubsub.subscribe(events_channel(job_id))
         snapshot = await redis.get(progress_key(job_id))
         current = decode_progress(snapshot)
-        if _live_progress(current) is None:
+        if live_progress(current) is None:
             current = {"status": manifest.status, "step": 0}
         yield f"event: progress\ndata: {json.dumps(current)}\n\n"
         if current.get("status") in FINISHED_STATUSES:
@@ -310,6 +274,12 @@ def cancel_training(manifest: TrainingModelDep, storage: StorageDep, redis: Redi
     if job is not None and job.get_status() == "queued":
         job.cancel()
         manifest = storage.update_model(manifest.id, status="canceled", finished_at=utc_now())
+        canceled = to_response(manifest, storage, redis)
+        # No worker will see this job end: its `completed` webhook is sent from here.
+        TrainingWebhook(redis, storage, manifest).send(
+            "completed", f"canceled-{canceled.step}", lambda: canceled
+        )
+        return _accepted(canceled)
     return _accepted(to_response(manifest, storage, redis))
 
 

@@ -57,6 +57,10 @@ OPERATION_IDS = {
     "GET /v1/models/{model_id}/exports/{export_id}/file": "exports-file",
     "GET /v1/jobs/{job_id}": "jobs-get",
     "GET /v1/jobs/{job_id}/result": "jobs-result",
+    "GET /v1/training-jobs/{training_job_id}/webhook-deliveries": "training-jobs-webhook-deliveries",
+    "GET /v1/jobs/{job_id}/webhook-deliveries": "jobs-webhook-deliveries",
+    "GET /v1/webhook-deliveries/{delivery_id}": "webhook-deliveries-get",
+    "POST /v1/webhook-deliveries/{delivery_id}/redeliver": "webhook-deliveries-redeliver",
 }
 UNKEYED = {"GET /healthz", "GET /readyz"}
 JSON = "application/json"

@@ -186,7 +186,8 @@ def test_no_server_errors(case, api_app, checks) -> None:
         response = case.call(app=api_app)
         if response.status_code >= 500:
             assert response.status_code == 503 and response.json()["ready"] is False, response.text
-            assert response.json()["workers"] == {"training": 0, "evaluation": 0, "sampling": 0}
+            idle = {"training": 0, "evaluation": 0, "sampling": 0, "webhooks": 0}
+            assert response.json()["workers"] == idle
         return
     case.call_and_validate(checks=checks, app=api_app)
 

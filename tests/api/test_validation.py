@@ -313,7 +313,7 @@ def test_health_and_readiness_without_workers(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["redis"] == "ok"
-    assert ready.json()["workers"] == {"training": 0, "evaluation": 0, "sampling": 0}
+    assert ready.json()["workers"] == {"training": 0, "evaluation": 0, "sampling": 0, "webhooks": 0}
 
 
 def test_docs_are_served_without_internet(client: TestClient) -> None:

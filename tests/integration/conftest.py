@@ -44,11 +44,15 @@ class Stack:
         self.start_worker("training")
         self.start_worker("evaluation")
         self.start_worker("sampling")
+        self.start_webhooks_worker()
         self._spawn("api", "-m", "uvicorn", "app.main:app", "--port", str(self.api_port))
         self.wait_ready()
 
     def start_worker(self, queue: str) -> None:
         self._spawn(f"worker-{queue}", "-m", "workers", "--queues", queue)
+
+    def start_webhooks_worker(self) -> None:
+        self._spawn("worker-webhooks", "-m", "workers.hooks")
 
     def kill(self, name: str) -> None:
         process = self.processes.pop(name)

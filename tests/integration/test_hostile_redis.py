@@ -214,6 +214,6 @@ def test_an_abandoned_job_is_requeued_a_bounded_number_of_times(api: httpx.Clien
 def test_every_process_is_alive_and_serving_afterwards(
     api: httpx.Client, hostile: Stack, model_id: str
 ) -> None:
-    assert exited(hostile) == {} and len(hostile.processes) == 5  # redis, three workers, the API
+    assert exited(hostile) == {} and len(hostile.processes) == 6  # redis, four workers, the API
     assert api.get("/readyz").status_code == 200
     serves(api, model_id)

@@ -5,6 +5,7 @@ import what. Imports are read from the source with `ast`, those inside functions
     workers/shared/   torch-free: all that app/ may import; the vocabulary models/ builds on
     workers/jobs/     the torch side: job functions, the worker, the generate lane's consumer
     workers/local/    the local development stack; torch-free, it starts workers as processes
+    workers/hooks/    the webhooks worker; torch-free, it imports workers.shared only
     models/           the PyTorch library; of workers/ it imports workers.shared only, and needs no
                       Redis and no HTTP
 """
@@ -91,13 +92,13 @@ def test_the_layout_is_read() -> None:
 
 
 def test_workers_has_no_loose_modules() -> None:
-    """Every module of workers/ is in shared/, jobs/ or local/, which say what it is."""
+    """Every module of workers/ is in shared/, jobs/, local/ or hooks/, which say what it is."""
     loose = [path.name for path in (ROOT / "workers").glob("*.py")]
     assert sorted(loose) == ["__init__.py", "__main__.py"]
     folders = {
         path.name for path in (ROOT / "workers").iterdir() if path.is_dir() and path.name != "__pycache__"
     }
-    assert folders == {"shared", "jobs", "local"}
+    assert folders == {"shared", "jobs", "local", "hooks"}
 
 
 def test_the_api_imports_only_workers_shared() -> None:
@@ -111,6 +112,13 @@ def test_workers_shared_is_torch_free_and_imports_no_job_code() -> None:
 def test_the_local_stack_is_torch_free_and_runs_workers_as_processes() -> None:
     allowed = lambda name: within(name, "workers.local", "workers.shared")  # noqa: E731
     assert offenders("workers.local", allowed, TORCH) == []
+
+
+def test_the_webhooks_worker_is_torch_free() -> None:
+    assert "workers.hooks.delivery" in modules()
+    assert (
+        offenders("workers.hooks", lambda name: within(name, "workers.hooks", "workers.shared"), TORCH) == []
+    )
 
 
 def test_models_imports_no_api_and_no_worker_code() -> None:

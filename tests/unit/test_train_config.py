@@ -20,6 +20,8 @@ from workers.shared.storage import ModelManifest
 # train_encoder).
 NOT_THE_LOOPS = {
     "dataset_id",
+    "webhook",
+    "webhook_events_filter",
     "name",
     "conditional",
     "image_size",

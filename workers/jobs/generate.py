@@ -40,6 +40,7 @@ from workers.shared.generate_lane import (
     taken_key,
 )
 from workers.shared.serialization import UnreadableData
+from workers.shared.webhooks import lane_job_ended
 
 log = logging.getLogger("ganforge.generate")
 
@@ -167,6 +168,8 @@ class GenerateConsumer:
                     answer(pipeline, call, answers[call.job_id])
                     pipeline.lrem(self.taken, 1, call.encode())
                 pipeline.execute()
+            for call in calls:
+                lane_job_ended(self.redis, call, answers[call.job_id])
         except RedisError:
             log.warning("answering %d requests failed: Redis is unreachable", len(calls))
             self._give_back_needed.set()
@@ -240,17 +243,21 @@ def recover_dead_consumers(redis: Redis) -> int:
                 calls.append(GenerateCall.decode(raw))
             except UnreadableData as error:
                 log.error("dropped an unreadable entry of consumer %s's taken list: %s", consumer, error)
+        ended: list[tuple[GenerateCall, Answer]] = []
         with redis.pipeline(transaction=True) as pipeline:
             for call in reversed(calls):
                 again = dataclasses.replace(call, attempts=call.attempts + 1)
                 if again.attempts >= MAX_ATTEMPTS:
                     stopped = f"the worker rendering it stopped {again.attempts} times"
                     answer(pipeline, call, Answer(None, stopped))
+                    ended.append((call, Answer(None, stopped)))
                 else:
                     pipeline.lpush(QUEUE_KEY, again.encode())
                     recovered += 1
             pipeline.delete(claimed)
             pipeline.srem(CONSUMERS_KEY, consumer)
             pipeline.execute()
+        for call, outcome in ended:
+            lane_job_ended(redis, call, outcome)
         log.warning("consumer %s stopped; its %d requests go back on the queue", consumer, len(calls))
     return recovered

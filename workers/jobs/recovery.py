@@ -20,6 +20,7 @@ from workers.shared.progress import publish_progress, read_progress
 from workers.shared.queueing import enqueue_training
 from workers.shared.serialization import DataSerializer
 from workers.shared.storage import ModelManifest, Storage, utc_now
+from workers.shared.webhooks import TrainingWebhook
 
 log = logging.getLogger("ganforge.recovery")
 
@@ -55,9 +56,11 @@ def recover_abandoned_training(storage: Storage, redis: Redis, max_recoveries: i
 
 
 def _fail(storage: Storage, redis: Redis, manifest: ModelManifest, reason: str) -> None:
-    """Mark the job failed on disk and in its live progress (which ends its event streams)."""
+    """Mark the job failed on disk and in its live progress (which ends its event streams), and send its
+    `completed` webhook."""
     log.error("training job %s failed: %s", manifest.training_job_id, reason)
     storage.update_model(manifest.id, status="failed", error=reason, finished_at=utc_now())
     last = read_progress(redis, manifest.training_job_id) or {"step": 0, "steps": manifest.spec.steps}
     ended = {"status": "failed", "error": reason, "eta_seconds": None, "updated_at": utc_now().isoformat()}
     publish_progress(redis, manifest.training_job_id, last | ended)
+    TrainingWebhook(redis, storage, manifest).event("completed", f"failed-{last['step']}", last | ended)

@@ -21,7 +21,8 @@ from workers.shared.footprint import DoesNotFit, check_fits, training_footprint
 from workers.shared.layout import encoder_path
 from workers.shared.progress import cancel_requested, publish_progress
 from workers.shared.response_bodies import TrainingOutcome
-from workers.shared.storage import ModelManifest, utc_now
+from workers.shared.storage import FINISHED_STATUSES, ModelManifest, utc_now
+from workers.shared.webhooks import TrainingWebhook
 
 CANCEL_CHECK_SECONDS = 0.5
 
@@ -47,7 +48,7 @@ def train_model(model_id: str) -> dict[str, Any]:
             error=None,
             device=str(runtime.device),
         )
-        progress.publish("running", trainer.step)
+        progress.start(trainer.step)
         outcome = run_training(
             trainer,
             run_dir,
@@ -55,6 +56,7 @@ def train_model(model_id: str) -> dict[str, Any]:
             on_log=progress.on_log,
             should_stop=progress.cancel_requested,
             evaluate=TrainingEvaluation(runtime, manifest, progress),
+            on_checkpoint=progress.on_checkpoint,
         )
         if outcome == "completed" and manifest.spec.encoder_steps:
             _train_encoder(trainer, run_dir, manifest, progress)
@@ -193,8 +195,8 @@ class TrainingEvaluation:
 
 
 class TrainingProgress:
-    """Turns the loop's step metrics into progress snapshots (rate, ETA) and answers cancel checks,
-    asking Redis at most every CANCEL_CHECK_SECONDS."""
+    """Turns the loop's step metrics into progress snapshots (rate, ETA), sends them to the job's
+    webhook as its events, and answers cancel checks, asking Redis at most every CANCEL_CHECK_SECONDS."""
 
     def __init__(self, runtime: Runtime, manifest: ModelManifest):
         self.redis = runtime.redis
@@ -202,9 +204,23 @@ class TrainingProgress:
         self.steps = manifest.spec.steps
         self.batch_size = manifest.spec.batch_size
         self.step = 0
+        self.webhook = TrainingWebhook(
+            runtime.redis, runtime.storage, manifest, runtime.settings.webhook_progress_seconds
+        )
+        self._started = False
+        self._snapshot: dict[str, Any] = {}
         self._last_log: tuple[int, float] | None = None
         self._last_cancel_check = 0.0
         self._metrics: dict[str, float] = {}
+
+    def start(self, step: int) -> None:
+        """The run (new, resumed or recovered) is under way at `step`."""
+        self.publish("running", step)
+        self.webhook.event("start", step, self._snapshot)
+        self._started = True
+
+    def on_checkpoint(self, step: int) -> None:
+        self.webhook.event("checkpoint", step, self._snapshot)
 
     def on_log(self, metrics: StepMetrics) -> None:
         now = time.perf_counter()
@@ -240,7 +256,12 @@ class TrainingProgress:
         snapshot = {"status": status, "step": step, "steps": self.steps, **self._metrics, **extra}
         if status != "running":
             snapshot["eta_seconds"] = None
-        publish_progress(self.redis, self.job_id, {**snapshot, "updated_at": utc_now().isoformat()})
+        self._snapshot = {**snapshot, "updated_at": utc_now().isoformat()}
+        publish_progress(self.redis, self.job_id, self._snapshot)
+        if status in FINISHED_STATUSES:
+            self.webhook.event("completed", f"{status}-{step}", self._snapshot)
+        elif self._started:
+            self.webhook.event("progress", step, self._snapshot)
 
     def cancel_requested(self) -> bool:
         now = time.monotonic()

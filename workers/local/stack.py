@@ -1,5 +1,5 @@
 """`python -m workers.local.stack`: the whole service on one machine — Redis (started only when none
-answers at REDIS_URL), one worker per queue (training, evaluation, sampling) and the API — stopped
+answers at REDIS_URL), one worker per queue (training, evaluation, sampling, webhooks) and the API — stopped
 together. A process that dies is started again with a backoff (workers.local.supervisor): a crashed worker
 is not a reason to stop the API."""
 
@@ -24,6 +24,10 @@ from workers.shared.settings import get_settings
 
 def spawn_worker(queue: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "workers", "--queues", queue], env=env)
+
+
+def spawn_webhooks_worker(env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "workers.hooks"], env=env)
 
 
 def spawn_api(host: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -73,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     children = [
         *(Supervised(f"worker {queue}", functools.partial(spawn_worker, queue, env)) for queue in QUEUES),
+        Supervised("worker webhooks", functools.partial(spawn_webhooks_worker, env)),
         Supervised("API", functools.partial(spawn_api, args.host, args.port, env)),
     ]
     supervised = [*([redis] if redis else []), *children]

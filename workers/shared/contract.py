@@ -7,11 +7,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from workers.shared.budgets import MAX_IMAGES, MAX_LATENT_VALUE, MAX_WEIGHT, check_frames
 from workers.shared.export_format import ExportFormat
 from workers.shared.recipes import Architecture, AugmentPolicy
+from workers.shared.webhook_urls import checked_webhook_url
 
 TRAINING_QUEUE = "training"
 EVALUATION_QUEUE = "evaluation"
@@ -65,7 +74,32 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 LatentValue = Annotated[FiniteFloat, Field(ge=-MAX_LATENT_VALUE, le=MAX_LATENT_VALUE)]
 
 
-class TrainingSpec(StrictModel):
+WebhookEvent = Literal["start", "progress", "checkpoint", "completed"]
+DEFAULT_WEBHOOK_EVENTS: list[WebhookEvent] = ["start", "checkpoint", "completed"]
+
+
+WebhookUrl = Annotated[str, AfterValidator(checked_webhook_url)]
+"""An http(s) URL that ganforge may POST to (workers.shared.webhook_urls)."""
+
+
+class WebhookFields(StrictModel):
+    """Where to POST a job's events (docs/webhooks.md). Jobs other than training send only `completed`."""
+
+    webhook: WebhookUrl | None = Field(
+        None,
+        description="An http(s) URL to POST the job's JSON to, signed per Standard Webhooks; not a loopback, "
+        "private or link-local address unless the server allows it.",
+        examples=["https://example.com/hooks/ganforge"],
+    )
+    webhook_events_filter: list[WebhookEvent] = Field(
+        default_factory=lambda: list(DEFAULT_WEBHOOK_EVENTS),
+        min_length=1,
+        max_length=4,
+        description="Which events to send; `progress` is sent at most every few seconds.",
+    )
+
+
+class TrainingSpec(WebhookFields):
     """What to train. Every field but `dataset_id` has a default."""
 
     model_config = ConfigDict(
@@ -164,7 +198,7 @@ class TrainingSpec(StrictModel):
     )
 
 
-class GenerateRequest(StrictModel):
+class GenerateRequest(WebhookFields):
     """Images from a model. One seed gives the same latent on any machine; `n` images from `seed` use
     seeds seed, seed+1, …, seed+n−1."""
 
@@ -251,7 +285,7 @@ class SaveLatentRequest(StrictModel):
     latent: LatentRef
 
 
-class InterpolateRequest(StrictModel):
+class InterpolateRequest(WebhookFields):
     """Frames between two or more key latents: `steps` frames between each neighbouring pair."""
 
     model_config = ConfigDict(
@@ -289,7 +323,7 @@ class ArithmeticTerm(StrictModel):
     latent: LatentRef
 
 
-class ArithmeticRequest(StrictModel):
+class ArithmeticRequest(WebhookFields):
     """A weighted sum of latents, given as `terms` or as an `expression` over named latents, and
     optionally `variations` around the result with uniform noise in ±`noise`."""
 
@@ -320,7 +354,7 @@ class ArithmeticRequest(StrictModel):
 # --- evaluation ------------------------------------------------------------------------------------
 
 
-class EvaluationRequest(StrictModel):
+class EvaluationRequest(WebhookFields):
     """Judge a checkpoint's EMA generator against its data set on Inception-v3 features."""
 
     model_config = ConfigDict(
@@ -350,7 +384,7 @@ class EvaluationRequest(StrictModel):
 # --- export ----------------------------------------------------------------------------------------
 
 
-class ExportRequest(StrictModel):
+class ExportRequest(WebhookFields):
     """A checkpoint's EMA generator as a file that runs without ganforge (docs/export.md)."""
 
     model_config = ConfigDict(

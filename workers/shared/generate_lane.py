@@ -78,6 +78,7 @@ class GenerateCall:
     wait_seconds: float = 0.0  # how long the API waits for the answer (0: it answered 202)
     enqueued_at: float = field(default_factory=time.time)
     attempts: int = 0
+    webhook: str | None = None  # where to send its `completed` event (workers.shared.webhooks)
 
     def answer_ttl(self, now: float) -> int:
         """How long to keep the answer: briefly while its waiter (given a margin for clock skew between

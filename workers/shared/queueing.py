@@ -19,8 +19,10 @@ from workers.shared.contract import (
     SAMPLING_QUEUE,
     TRAIN_JOB,
     TRAINING_QUEUE,
+    WebhookFields,
 )
 from workers.shared.serialization import DataSerializer
+from workers.shared.webhooks import job_callbacks
 
 TRAINING_RESULT_TTL = 30 * 24 * 3600
 SAMPLING_JOB_TIMEOUT = 300
@@ -64,12 +66,17 @@ def new_job_id() -> str:
 
 
 def enqueue_sampling(
-    redis: Redis, function: str, arguments: dict[str, Any], ttl: int, job_id: str | None = None
+    redis: Redis,
+    function: str,
+    arguments: dict[str, Any],
+    ttl: int,
+    job_id: str | None = None,
+    webhook: WebhookFields | None = None,
 ) -> Job:
     """Queue interactive work; results and failures are kept `ttl` seconds, and a job nobody ran in
     `ttl` seconds expires. Sampling is deterministic, so a job whose worker died is simply run again.
     Jobs that optimise go on their own queue, which sampling workers take from only when the sampling
-    queue is empty."""
+    queue is empty. A `webhook` hears its end (workers.shared.webhooks)."""
     queue = OPTIMISATION_QUEUE if function in OPTIMISING_JOBS else SAMPLING_QUEUE
     return Queue(queue, connection=redis, serializer=DataSerializer).enqueue(
         function,
@@ -80,6 +87,7 @@ def enqueue_sampling(
         failure_ttl=ttl,
         ttl=ttl,
         retry=Retry(max=SAMPLING_RETRIES),
+        **(job_callbacks(webhook) if webhook else {}),
     )
 
 
@@ -91,10 +99,11 @@ def enqueue_evaluation(
     metrics: list[str],
     ttl: int,
     job_id: str | None = None,
+    webhook: WebhookFields | None = None,
 ) -> Job:
     """Queue the evaluation of one checkpoint on the evaluation queue (its own worker: a long evaluation
     never delays training or generation). The row it makes is stored with the model; the job's result
-    is kept `ttl` seconds."""
+    is kept `ttl` seconds. A `webhook` hears its end."""
     return Queue(EVALUATION_QUEUE, connection=redis, serializer=DataSerializer).enqueue(
         EVALUATE_JOB,
         kwargs={"model_id": model_id, "step": step, "samples": samples, "metrics": metrics},
@@ -103,13 +112,16 @@ def enqueue_evaluation(
         result_ttl=ttl,
         failure_ttl=ttl,
         description=f"evaluate {model_id} step {step} on {samples} samples",
+        **(job_callbacks(webhook) if webhook else {}),
     )
 
 
-def enqueue_export(redis: Redis, model_id: str, export_id: str, ttl: int) -> Job:
+def enqueue_export(
+    redis: Redis, model_id: str, export_id: str, ttl: int, webhook: WebhookFields | None = None
+) -> Job:
     """Queue the export `export_id` (its record already stored, workers.shared.exports) on the evaluation
     queue: not interactive, so it never delays the generate lane or training. The export's id is its
-    job's id; the job's result (the finished record) is kept `ttl` seconds."""
+    job's id; the job's result (the finished record) is kept `ttl` seconds. A `webhook` hears its end."""
     return Queue(EVALUATION_QUEUE, connection=redis, serializer=DataSerializer).enqueue(
         EXPORT_JOB,
         kwargs={"model_id": model_id, "export_id": export_id},
@@ -118,4 +130,5 @@ def enqueue_export(redis: Redis, model_id: str, export_id: str, ttl: int) -> Job
         result_ttl=ttl,
         failure_ttl=ttl,
         description=f"export {model_id} as {export_id}",
+        **(job_callbacks(webhook) if webhook else {}),
     )

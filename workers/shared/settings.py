@@ -5,11 +5,13 @@ Shared by the API and the workers, so it must not import torch.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 2**20
@@ -106,6 +108,40 @@ class Settings(BaseSettings):
                 "(make one with `openssl rand -hex 32`)"
             )
         return token
+
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="`whsec_…`: signs webhook deliveries (Standard Webhooks); without it, requests that "
+        "name a `webhook` get 422.",
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhooks to loopback, private and link-local addresses (tests, in-cluster)."
+    )
+    webhook_progress_seconds: float = Field(
+        5.0, ge=0, description="Fewest seconds between two `progress` webhooks of one job."
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="How long one delivery attempt may take.")
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=30, description="Attempts per webhook delivery, the first included."
+    )
+    webhook_retry_base_seconds: float = Field(
+        10.0, gt=0, description="Wait before the first retry; each later wait doubles (±25% jitter)."
+    )
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, secret: SecretStr | None) -> SecretStr | None:
+        """Empty means unset; otherwise Standard Webhooks' form, `whsec_` and base64 key bytes."""
+        if secret is None or not secret.get_secret_value():
+            return None
+        value = secret.get_secret_value()
+        try:
+            key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+        except binascii.Error:
+            key = b""
+        if not value.startswith("whsec_") or len(key) < 16:
+            raise ValueError("must be `whsec_` and at least 16 base64-encoded bytes (docs/webhooks.md)")
+        return secret
 
     def worker_memory_bytes(self) -> int | None:
         """`worker_memory_mb`, else this machine's physical memory; None where neither is known."""
