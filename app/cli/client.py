@@ -52,8 +52,8 @@ def add_connection_options(command: Any) -> None:
     """Give `command` (Typer's Click command for the app) and every sub-command `--url`, `--key` and
     `--json`."""
     described = {
-        "--url": f"The API's address [env: GANFORGE_URL; default: {DEFAULT_URL}]",
-        "--key": "An API key, sent as `Authorization: Bearer` [env: GANFORGE_API_KEY]",
+        "--url": f"The API's address (env GANFORGE_URL; default {DEFAULT_URL})",
+        "--key": "An API key, sent as `Authorization: Bearer` (env GANFORGE_API_KEY)",
         "--json": "Print the API's JSON on stdout",
     }
     command.params += [

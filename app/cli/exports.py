@@ -18,7 +18,9 @@ def export(
     output: Output = None,
     wait: Annotated[bool, typer.Option(help="Follow the job and print the export (implied by -o).")] = False,
 ) -> None:
-    """Queue an export of the model's generator; with -o, wait for it and download the file."""
+    """Export the generator as an ONNX or TorchScript file.
+
+    Prints the job; with -o, waits for it and downloads the file."""
     api = Api.current()
     body = given(format=format, checkpoint=checkpoint_ref(checkpoint))
     job = api.post(f"/v1/models/{model_id}/exports", json=body).json()

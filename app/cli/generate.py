@@ -33,7 +33,9 @@ def generate(
     output: Output = None,
     wait: Wait = True,
 ) -> None:
-    """Generate images; the seeds used and the checkpoint are printed on stderr."""
+    """Generate images: one PNG, a grid when -n > 1.
+
+    The seeds and the checkpoint used are printed on stderr."""
     api = Api.current()
     body = given(
         n=n,

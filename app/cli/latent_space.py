@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -24,7 +24,9 @@ from app.cli.rendering import (
 ModelId = Annotated[str, typer.Argument(help="A model id (m_…).")]
 Label = Annotated[str | None, typer.Option(help="The class to render (conditional models).")]
 SaveAs = Annotated[str | None, typer.Option(help="Save the latent under this name ([a-z0-9_]{1,64}).")]
-Replace = Annotated[bool, typer.Option(help="Overwrite the latent --save-as names, if it exists.")]
+Replace = Annotated[
+    bool, typer.Option("--replace", help="Overwrite the latent --save-as names, if it exists.")
+]
 ImageFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="An image, any common format.")]
 
 
@@ -35,7 +37,7 @@ def interpolate(
         typer.Argument(help="Two or more latents: a seed (7), seeds to average (1,2,3), or a name."),
     ],
     steps: Annotated[int | None, typer.Option(help="Frames between each pair (default 8).")] = None,
-    method: Annotated[str | None, typer.Option(help="slerp (default) or lerp.")] = None,
+    method: Annotated[Literal["slerp", "lerp"] | None, typer.Option(help="Default: slerp.")] = None,
     label: Label = None,
     labels: Annotated[str | None, typer.Option(help="One class per latent, comma-separated.")] = None,
     truncation: Truncation = None,
@@ -96,8 +98,10 @@ def invert(
     output: Output = None,
     wait: Wait = True,
 ) -> None:
-    """Find the latent of an image. -o writes the image beside its reconstruction; the reconstruction
-    error is printed."""
+    """Find the latent of an image.
+
+    -o writes the image beside its reconstruction, and the reconstruction error is printed; --json prints
+    the latent, the reconstruction and its error."""
     api = Api.current()
     fields = given(
         label=label,
@@ -129,7 +133,9 @@ def transform(
     output: Output = None,
     wait: Wait = True,
 ) -> None:
-    """Render the same subject at other classes (face-aging style): a strip (.png) or an animation (.gif)."""
+    """Render the same subject at other classes (face-aging style).
+
+    A strip (.png) or an animation (.gif)."""
     api = Api.current()
     fields = given(
         source_label=source_label,

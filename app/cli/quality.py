@@ -20,7 +20,9 @@ def evaluate(
     ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the job and print the evaluation.")] = False,
 ) -> None:
-    """Queue an evaluation; prints the job, or with --wait the evaluation's row."""
+    """Judge a checkpoint: FID, KID, precision/recall.
+
+    Prints the job, or with --wait the evaluation's row."""
     api = Api.current()
     body = given(checkpoint=checkpoint_ref(checkpoint), samples=samples, metrics=split(metrics))
     job = api.post(f"/v1/models/{model_id}/evaluations", json=body).json()

@@ -18,15 +18,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-app.add_typer(datasets.app, name="datasets")
-app.command()(train)
-app.command()(watch)
-app.add_typer(jobs, name="jobs")
-app.add_typer(models.app, name="models")
-app.command()(generate)
-app.add_typer(latents.app, name="latents")
-for command in (arithmetic, interpolate, invert, transform, evaluate, export):
-    app.command()(command)
+TRAINING, MODELS, LATENT_SPACE = "Data and training", "Models", "Latent space"
+app.add_typer(datasets.app, name="datasets", rich_help_panel=TRAINING)
+app.command(rich_help_panel=TRAINING)(train)
+app.command(rich_help_panel=TRAINING)(watch)
+app.add_typer(jobs, name="jobs", rich_help_panel=TRAINING)
+app.add_typer(models.app, name="models", rich_help_panel=MODELS)
+for command in (generate, evaluate, export):
+    app.command(rich_help_panel=MODELS)(command)
+app.add_typer(latents.app, name="latents", rich_help_panel=LATENT_SPACE)
+for command in (arithmetic, interpolate, invert, transform):
+    app.command(rich_help_panel=LATENT_SPACE)(command)
 app.add_typer(keys.app, name="keys")
 app.command("new-key", hidden=True, help="The same as `keys new`.")(keys.new)
 

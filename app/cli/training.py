@@ -3,9 +3,7 @@ resume training jobs."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,46 +11,7 @@ from rich.table import Table
 from app.cli.client import Api, ExitCode, given, print_json, stdout, write_output
 from app.cli.progress import follow, follow_training, is_training_job, require_success, succeeded
 from app.cli.rendering import Output
-from workers.shared.contract import TrainingSpec
-
-SPEC_PANEL = "Training spec (left out: the API's default)"
-JSON_TYPES: dict[str, type] = {"integer": int, "number": float, "boolean": bool, "string": str}
-
-
-def _spec_parameter(name: str, schema: dict[str, Any]) -> inspect.Parameter:
-    """A `--name` option for one field of the training spec, typed, described and defaulted as the API
-    documents it. None (left out) lets the API apply its default."""
-    kind = next(option for option in schema.get("anyOf", [schema]) if option.get("type") != "null")
-    if kind["type"] == "array":  # betas: a fixed number of numbers, `--betas 0.5 0.999`
-        python_type: Any = tuple[tuple(JSON_TYPES[item["type"]] for item in kind["prefixItems"])]
-    elif kind["type"] == "string" and "enum" in kind:
-        python_type = Literal[tuple(kind["enum"])]
-    else:
-        python_type = JSON_TYPES[kind["type"]]
-    notes = [schema.get("description", "")]
-    if "enum" in kind and kind["type"] != "string":  # image_size: checked by the API
-        notes.append(f"One of {', '.join(map(str, kind['enum']))}.")
-    if schema.get("default") is not None:
-        notes.append(f"Default: {schema['default']}.")
-    option = typer.Option(
-        help=" ".join(filter(None, notes)),
-        rich_help_panel=SPEC_PANEL,
-    )
-    return inspect.Parameter(
-        name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[python_type | None, option]
-    )
-
-
-def with_spec_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give `command` (which takes the fields as `**spec`) one option per training-spec field but
-    `dataset_id`, read from the spec's schema: Typer builds options from the signature, so a field the
-    API gains is an option here with no change."""
-    signature = inspect.signature(command, eval_str=True)
-    own = [p for p in signature.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-    fields = TrainingSpec.model_json_schema()["properties"]
-    spec = [_spec_parameter(name, schema) for name, schema in fields.items() if name != "dataset_id"]
-    command.__signature__ = signature.replace(parameters=[*own, *spec])  # type: ignore[attr-defined]
-    return command
+from app.cli.spec_options import with_spec_options
 
 
 @with_spec_options
@@ -64,7 +23,9 @@ def train(
     ] = None,
     **spec: Any,
 ) -> None:
-    """Start training a model on a dataset; prints the job (its `id`, the `model_id`)."""
+    """Start training a model on a dataset.
+
+    Prints the job: its `id` and the `model_id`; --watch follows it to its end."""
     api = Api.current()
     body = {"dataset_id": dataset} | given(**spec)
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -80,8 +41,9 @@ def train(
 def watch(
     job_id: Annotated[str, typer.Argument(help="A training job (tj_…) or any other job's id.")],
 ) -> None:
-    """Show a job's progress until it finishes; exit status 0 when it completed, 1 when it failed or was
-    canceled."""
+    """Show a job's progress until it finishes.
+
+    Exit status 0 when it completed, 1 when it failed or was canceled."""
     api = Api.current()
     job = follow(api, job_id)
     if api.json:
@@ -152,8 +114,9 @@ def resume(
 
 @jobs.command()
 def result(job_id: JobId, output: Output = None) -> None:
-    """A finished job's result, as the request that queued it would have answered: a picture to -o, or
-    the JSON on stdout."""
+    """A finished job's result: a picture to -o, or the JSON on stdout.
+
+    As the request that queued it would have answered."""
     answer = Api.current().get(f"/v1/jobs/{job_id}/result")
     if output is not None:
         write_output(output, answer.content)
