@@ -16,6 +16,7 @@ from tests.archives import labelled_zip
 from tests.conftest import free_port
 from tests.integration.cli import Cli
 from tests.integration.conftest import Stack, running_stack
+from workers.shared.contract import TrainingSpec
 
 ADMIN_KEY, ADMIN_ENTRY = new_key("admin")
 USER_KEY, USER_ENTRY = new_key("user")
@@ -72,8 +73,12 @@ def test_train_watch_shows_a_progress_bar_and_ends_completed(cli: Cli, model: st
 
 
 def test_a_canceled_job_exits_1_and_a_refused_request_exits_3(cli: Cli) -> None:
-    started = cli.json("train", "--dataset", "digits", "--steps", "100000", *TINY, "--name", "to cancel")
+    spec = ("--dataset", "digits", "--steps", "100000", *TINY, "--name", "to cancel", "--betas", "0.4", "0.9")
+    started = cli.json("train", *spec, "--augment", "translation,cutout", "--idempotency-key", "once")
     assert started["status"] == "queued" and started["name"] == "to cancel"
+    assert started["spec"]["betas"] == [0.4, 0.9] and started["spec"]["augment"] == "translation,cutout"
+    retried = cli.json("train", *spec, "--augment", "translation,cutout", "--idempotency-key", "once")
+    assert retried["id"] == started["id"]  # the same key: the same job
     canceled = cli.json("jobs", "cancel", started["id"])
     assert canceled["id"] == started["id"]
     watched = cli("watch", started["id"])
@@ -82,6 +87,13 @@ def test_a_canceled_job_exits_1_and_a_refused_request_exits_3(cli: Cli) -> None:
     assert again.returncode == 3 and "409" in again.stderr and "already canceled" in again.stderr
     assert cli("jobs", "resume", started["id"]).returncode == 0
     cli.ok("jobs", "cancel", started["id"])
+
+
+def test_every_training_spec_field_is_an_option_of_train(cli: Cli) -> None:
+    described = Cli({**cli.env, "COLUMNS": "300"}).ok("train", "--help").stdout
+    for field in TrainingSpec.model_fields:
+        option = "--dataset" if field == "dataset_id" else "--" + field.replace("_", "-")
+        assert f" {option} " in described, option
 
 
 def test_a_bad_spec_field_is_named_and_exits_3(cli: Cli) -> None:
@@ -238,6 +250,9 @@ def test_evaluate_waits_for_its_figures(cli: Cli, tmp_path: Path) -> None:
     job_id = queued.stdout.split()[0]
     assert cli.ok("watch", job_id).stdout.strip() == f"{job_id}: finished"
     assert cli.json("models", "show", model)["latest_evaluation"]["kid"] is not None
+
+    cli.ok("models", "rm", model)
+    assert cli("models", "show", model).returncode == 3
 
 
 def test_keys_and_connection_options(cli: Cli, stack: Stack) -> None:
