@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from app.cli.client import Api, print_json, stderr, stdout, write_output
+from app.cli.client import Api, given, print_json, stderr, stdout, write_output
 
 app = typer.Typer(help="Image archives to train on, and the built-in ones.", no_args_is_help=True)
 
@@ -17,21 +17,20 @@ app = typer.Typer(help="Image archives to train on, and the built-in ones.", no_
 @app.command()
 def upload(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .zip, .tar or .tar.gz.")],
-    name: Annotated[str, typer.Option(help="Default: the archive's file name.")] = "",
-    image_size: Annotated[int, typer.Option(help="32, 64 or 128.")] = 64,
-    channels: Annotated[int, typer.Option(help="1 (grey) or 3 (RGB).")] = 3,
+    name: Annotated[str | None, typer.Option(help="Default: the archive's file name.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="32, 64 or 128. Default: 64.")] = None,
+    channels: Annotated[int | None, typer.Option(help="1 (grey) or 3 (RGB). Default: 3.")] = None,
     labels: Annotated[
-        Literal["none", "folders", "csv", "utkface"], typer.Option(help="Where labels come from.")
-    ] = "none",
+        Literal["none", "folders", "csv", "utkface"] | None,
+        typer.Option(help="Where labels come from: none, sub-folders, labels.csv, UTKFace names."),
+    ] = None,
     age_bins: Annotated[
         str | None, typer.Option(help="Lower edges of the age groups, comma-separated (utkface, csv).")
     ] = None,
 ) -> None:
     """Upload an archive of images; prints the new dataset."""
     api = Api.current()
-    fields = {"name": name, "image_size": image_size, "channels": channels, "labels": labels}
-    if age_bins is not None:
-        fields["age_bins"] = age_bins
+    fields = given(name=name, image_size=image_size, channels=channels, labels=labels, age_bins=age_bins)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with (
         Progress(*columns, console=stderr) as bar,

@@ -29,13 +29,7 @@ def train(
     api = Api.current()
     body = {"dataset_id": dataset} | given(**spec)
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    job = api.post("/v1/training-jobs", json=body, headers=headers).json()
-    if watch:
-        typer.echo(f"training {job['id']} → model {job['model_id']}", err=True)
-        job = follow_training(api, job["id"])
-    _print_job(job, api.json)
-    if watch:
-        require_success(job)
+    _report(api, api.post("/v1/training-jobs", json=body, headers=headers).json(), watch)
 
 
 def watch(
@@ -104,12 +98,7 @@ def resume(
 ) -> None:
     """Continue a canceled or failed training job from its newest checkpoint."""
     api = Api.current()
-    job = api.post(f"/v1/training-jobs/{job_id}/resume").json()
-    if watch:
-        job = follow_training(api, job_id)
-    _print_job(job, api.json)
-    if watch:
-        require_success(job)
+    _report(api, api.post(f"/v1/training-jobs/{job_id}/resume").json(), watch)
 
 
 @jobs.command()
@@ -126,15 +115,26 @@ def result(job_id: JobId, output: Output = None) -> None:
         raise typer.BadParameter("the result is a picture: give -o FILE")
 
 
+def _report(api: Api, job: dict[str, Any], watch: bool) -> None:
+    """Print a training job that was just queued; with `watch`, follow it to its end first, and exit 1
+    unless it completed."""
+    if watch:
+        typer.echo(f"following {job['id']} (model {job['model_id']})", err=True)
+        job = follow_training(api, job["id"])
+    _print_job(job, api.json)
+    if watch:
+        require_success(job)
+
+
 def _print_job(job: dict[str, Any], as_json: bool) -> None:
     """A training job (`TrainingJob`) or any job (`JobStatus`) in one line, or its JSON."""
     if as_json:
         print_json(job)
-    elif "model_id" in job:
-        error = f"  {job['error']}" if job.get("error") else ""
+        return
+    error = f"  {job['error']}" if job.get("error") else ""
+    if "model_id" in job:
         typer.echo(
             f"{job['id']}  model {job['model_id']}  {job['status']}  {job['step']}/{job['steps']}{error}"
         )
     else:
-        error = f"  {job['error']}" if job.get("error") else ""
         typer.echo(f"{job['id']}  {job['kind']}  {job['status']}{error}")
