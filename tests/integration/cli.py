@@ -17,13 +17,16 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 class Cli:
     env: dict[str, str] = field(default_factory=dict)
 
-    def __call__(self, *arguments: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    def __call__(
+        self, *arguments: str, timeout: float = 240, text: bool = True
+    ) -> subprocess.CompletedProcess:
+        """Run `ganforge ARGUMENTS`; its output as text, or as bytes with `text=False`."""
         return subprocess.run(
             [sys.executable, "-m", "app.cli", *arguments],
             cwd=REPOSITORY,
             env=self.env,
             capture_output=True,
-            text=True,
+            text=text,
             timeout=timeout,
         )
 

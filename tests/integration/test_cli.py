@@ -148,6 +148,8 @@ def test_generate_writes_a_grid_and_says_its_seeds(cli: Cli, model: str, tmp_pat
     refused = cli("generate", model, "--label", "cat", "-o", str(tmp_path / "x.png"))
     assert refused.returncode == 3 and "body.label" in refused.stderr
     assert cli("generate", model).returncode == 2  # neither -o nor --json
+    piped = cli("generate", model, "--seed", "7", "--label", "7", "-o", "-", text=False)
+    assert piped.returncode == 0 and piped.stdout.startswith(b"\x89PNG")
 
 
 def test_a_job_that_answered_202_is_followed_by_id(cli: Cli, model: str, tmp_path: Path) -> None:
