@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from app.api_keys import Role, new_key
 from app.cli.client import json_output, print_json
-from app.security import Role, new_key
 
 app = typer.Typer(help="API keys.", no_args_is_help=True)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.security import new_key
+from app.api_keys import new_key
 from tests.archives import labelled_zip
 from tests.conftest import free_port
 from tests.integration.cli import Cli
