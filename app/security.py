@@ -15,19 +15,17 @@ import asyncio
 import functools
 import hashlib
 import hmac
-import secrets
 import time
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.exceptions import RedisError
 
+from app.api_keys import ROLES, Role
+from app.api_keys import hash_key as hash_key  # re-exported: callers hash keys through app.security
 from workers.shared.settings import Settings, get_settings
-
-Role = Literal["admin", "user"]
-ROLES: tuple[Role, ...] = ("admin", "user")
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 
@@ -42,16 +40,6 @@ class Principal:
 class KeyEntry:
     role: Role
     sha256: bytes
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_key(role: Role) -> tuple[str, str]:
-    """A fresh random key and its configuration entry."""
-    key = "gf_" + secrets.token_urlsafe(32)
-    return key, f"{role}:{hash_key(key)}"
 
 
 @functools.cache

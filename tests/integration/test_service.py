@@ -148,4 +148,4 @@ def test_cli_watch_shows_progress_until_completed(api: httpx.Client, stack: Stac
     )
     assert watch.returncode == 0, watch.stderr
     assert f"{job['id']}: completed" in watch.stdout
-    assert "20/20" in watch.stderr  # tqdm draws its bar on stderr
+    assert "20/20" in watch.stderr  # the progress bar is drawn on stderr
