@@ -10,6 +10,9 @@ both servers see the same share of a shared machine's changing speed; a row pool
 
 It starts its own Redis, sampling worker and API (and the hand-rolled server) on free ports, with a
 fresh data folder holding one untrained DCGAN (base_channels 64): speed does not depend on training.
+Like for like: ganforge runs with an API key, so authentication and the per-key rate limit (set high
+enough not to refuse, but counting every request) are on the measured path as in a deployment; the
+hand-rolled server gets the sampling worker's thread settings (OpenMP threads that sleep between passes).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from app.api_keys import new_key
 from bench.loadgen import HEADER, LoadResult, run_load
 from models.checkpoints import save_checkpoint
 from models.networks import NetworkSpec
@@ -36,6 +40,9 @@ from workers.shared.layout import checkpoint_path
 from workers.shared.storage import ModelManifest, Storage, training_job_id_for, utc_now
 
 MODEL_ID = "m_bench"
+KEY, KEY_ENTRY = new_key("user")
+AUTHORIZATION = {"Authorization": f"Bearer {KEY}"}
+RATE_LIMIT_PER_MINUTE = 10_000_000
 
 
 def free_port() -> int:
@@ -103,11 +110,11 @@ def main() -> None:
         wait_for(f"http://127.0.0.1:{reference_port}/docs")
         ganforge = f"http://127.0.0.1:{api_port}/v1/models/{MODEL_ID}/generate"
         reference = f"http://127.0.0.1:{reference_port}/generate"
-        for url in (ganforge, reference):  # warm up: load the model, first kernels
-            run_load(url, {}, 2, 2)
+        run_load(ganforge, {}, 2, 2, AUTHORIZATION)  # warm up: load the model, first kernels
+        run_load(reference, {}, 2, 2)
         print(
             f"{args.size} px DCGAN (base_channels 64), one image per request, {args.seconds:.0f} s per "
-            f"server and row in {args.rounds} alternating slices"
+            f"server and row in {args.rounds} alternating slices; ganforge with an API key"
         )
         print(HEADER)
         measured = {name: processes[name].pid for name in ("sampling worker", "ganforge API", "redis")}
@@ -147,6 +154,9 @@ def start_servers(root: Path, checkpoint: Path) -> tuple[dict[str, subprocess.Po
         **os.environ,
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "GANFORGE_DATA_DIR": str(root / "data"),
+        "GANFORGE_API_KEYS": KEY_ENTRY,
+        "GANFORGE_REQUESTS_PER_MINUTE": str(RATE_LIMIT_PER_MINUTE),
+        "OMP_WAIT_POLICY": "PASSIVE",  # what `python -m workers --queues sampling` sets for itself
     }
     python = sys.executable
     processes = {"redis": start_redis(redis_port, root / "redis", appendonly=False)}
@@ -187,7 +197,7 @@ def measure_row(
     for _ in range(args.rounds):
         references.append(run_load(reference, {}, clients, slice_seconds))
         before = {name: cpu_seconds(pid) for name, pid in measured.items()}
-        results.append(run_load(ganforge, {}, clients, slice_seconds))
+        results.append(run_load(ganforge, {}, clients, slice_seconds, AUTHORIZATION))
         for name, pid in measured.items():
             cpu[name] += cpu_seconds(pid) - before[name]
     result = LoadResult.pooled(results)
