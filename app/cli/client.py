@@ -145,8 +145,9 @@ def describe_error(response: httpx.Response) -> str:
 
 
 def given(**values: Any) -> dict[str, Any]:
-    """The values given on the command line: a request leaves the others out, for the API's defaults."""
-    return {name: value for name, value in values.items() if value is not None}
+    """The values given on the command line: a request leaves the others out, for the API's defaults.
+    A repeatable option that was not given arrives empty."""
+    return {name: value for name, value in values.items() if value is not None and value not in ((), [])}
 
 
 def print_json(document: Any) -> None:
