@@ -42,7 +42,7 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str) -> obje
 
 def worker_pids(redis: Redis, queue: str) -> set[int]:
     workers = Worker.all(connection=redis, serializer=DataSerializer)
-    return {worker.pid for worker in workers if worker.queue_names() == [queue]}
+    return {worker.pid for worker in workers if worker.queue_names()[0] == queue}
 
 
 def alive(pid: int) -> bool:
