@@ -31,7 +31,9 @@ OPTIMISATION_QUEUE = "optimisation"
 """Latent jobs that optimise (invert, transform): seconds to minutes each. A sampling worker serves this
 queue after the sampling queue, so a client's long jobs never hold up anyone's short ones."""
 SAMPLING_QUEUES = (SAMPLING_QUEUE, OPTIMISATION_QUEUE)
-RQ_QUEUES = (TRAINING_QUEUE, EVALUATION_QUEUE, *SAMPLING_QUEUES)
+WEBHOOK_QUEUE = "webhooks"
+"""Webhook deliveries, served by `python -m workers.hooks` (workers.shared.webhooks)."""
+RQ_QUEUES = (TRAINING_QUEUE, EVALUATION_QUEUE, *SAMPLING_QUEUES, WEBHOOK_QUEUE)
 
 TRAIN_JOB = "workers.jobs.training.train_model"
 INTERPOLATE_JOB = "workers.jobs.latents.interpolate"

@@ -27,13 +27,12 @@ from rq import Callback, Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from workers.shared.contract import WebhookEvent, WebhookFields
+from workers.shared.contract import WEBHOOK_QUEUE, WebhookEvent, WebhookFields
 from workers.shared.generate_lane import Answer, GenerateCall
 from workers.shared.job_bodies import lane_job_body, rq_job_body, training_job_body
 from workers.shared.serialization import DataSerializer
 from workers.shared.storage import ModelManifest, Storage, utc_now
 
-WEBHOOK_QUEUE = "webhooks"
 DELIVER_JOB = "workers.hooks.delivery.deliver"
 DELIVERY_TTL_SECONDS = 7 * 24 * 3600
 MAX_DELIVERIES_PER_JOB = 200
