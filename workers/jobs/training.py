@@ -36,9 +36,15 @@ def train_model(model_id: str) -> dict[str, Any]:
         raise FileNotFoundError(f"model {model_id} does not exist")
     run_dir = storage.model_dir(model_id)
     progress = TrainingProgress(runtime, manifest)
+
+    def checkpointed(step: int) -> None:
+        storage.publish_run(model_id, manifest.spec.keep_checkpoints)  # the checkpoint, then the news
+        progress.on_checkpoint(step)
+
     try:
         _check_fits(runtime, manifest)
         trainer = _build_trainer(runtime, manifest)
+        storage.pull_run(model_id)
         resume_newest(trainer, run_dir)
         manifest = storage.update_model(
             model_id,
@@ -56,10 +62,11 @@ def train_model(model_id: str) -> dict[str, Any]:
             on_log=progress.on_log,
             should_stop=progress.cancel_requested,
             evaluate=TrainingEvaluation(runtime, manifest, progress),
-            on_checkpoint=progress.on_checkpoint,
+            on_checkpoint=checkpointed,
         )
         if outcome == "completed" and manifest.spec.encoder_steps:
             _train_encoder(trainer, run_dir, manifest, progress)
+            storage.publish_run(model_id, manifest.spec.keep_checkpoints)
     except Exception as error:
         reason = (
             str(error)
@@ -118,7 +125,7 @@ def _train_encoder(
 
 def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:
     spec = manifest.spec
-    images, labels = read_images(runtime.storage.dataset_dir(spec.dataset_id))
+    images, labels = read_images(runtime.storage.dataset_files(spec.dataset_id))
     return Trainer(train_config(manifest), images, labels if spec.conditional else None, runtime.device)
 
 
