@@ -3,6 +3,7 @@ boto3 exactly as an AWS S3, MinIO or Ceph endpoint would be."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ CREDENTIALS = {
 @contextmanager
 def s3_server() -> Iterator[str]:
     """A started server; its endpoint URL."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
