@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,15 @@ from workers.shared.contract import METRICS, TrainingSpec
 from workers.shared.datasets.packed import read_images
 from workers.shared.footprint import DoesNotFit, check_fits, training_footprint
 from workers.shared.layout import encoder_path
+from workers.shared.object_store import StoreUnavailable
 from workers.shared.progress import cancel_requested, publish_progress
 from workers.shared.response_bodies import TrainingOutcome
 from workers.shared.storage import FINISHED_STATUSES, ModelManifest, utc_now
 from workers.shared.webhooks import TrainingWebhook
 
 CANCEL_CHECK_SECONDS = 0.5
+
+log = logging.getLogger("ganforge.training")
 
 
 def train_model(model_id: str) -> dict[str, Any]:
@@ -38,7 +42,12 @@ def train_model(model_id: str) -> dict[str, Any]:
     progress = TrainingProgress(runtime, manifest)
 
     def checkpointed(step: int) -> None:
-        storage.publish_run(model_id, manifest.spec.keep_checkpoints)  # the checkpoint, then the news
+        try:
+            storage.publish_run(model_id, manifest.spec.keep_checkpoints)
+        except StoreUnavailable as error:  # training goes on; the next checkpoint publishes both
+            log.warning(
+                "training job %s: checkpoint %d not published yet: %s", manifest.training_job_id, step, error
+            )
         progress.on_checkpoint(step)
 
     try:
@@ -66,7 +75,7 @@ def train_model(model_id: str) -> dict[str, Any]:
         )
         if outcome == "completed" and manifest.spec.encoder_steps:
             _train_encoder(trainer, run_dir, manifest, progress)
-            storage.publish_run(model_id, manifest.spec.keep_checkpoints)
+        storage.publish_run(model_id, manifest.spec.keep_checkpoints)  # all of it, before the status
     except Exception as error:
         reason = (
             str(error)
