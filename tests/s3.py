@@ -7,6 +7,7 @@ import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -38,15 +39,19 @@ def s3_env(endpoint: str) -> dict[str, str]:
     return {"AWS_ENDPOINT_URL": endpoint, **CREDENTIALS}
 
 
-def new_bucket(endpoint: str) -> str:
-    """A new empty bucket's name."""
-    name = f"ganforge-{secrets.token_hex(4)}"
-    client = boto3.client(
+def s3_client(endpoint: str) -> Any:
+    """A boto3 client of the server at `endpoint`, for tests to look in or break its buckets."""
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
     )
-    client.create_bucket(Bucket=name)
+
+
+def new_bucket(endpoint: str) -> str:
+    """A new empty bucket's name."""
+    name = f"ganforge-{secrets.token_hex(4)}"
+    s3_client(endpoint).create_bucket(Bucket=name)
     return name

@@ -1,19 +1,20 @@
 """Three "hosts" sharing only Redis and an S3 bucket (moto's server), each worker with its own empty
 cache folder, and the API with one of its own: a training run killed with its host resumes on another
 from the bucket's newest checkpoint, and a host that never saw the model serves it, byte for byte as
-the first did."""
+the first did. An object deleted from the bucket under a job fails that job, naming it, and no other."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import boto3
 import httpx
 import pytest
 
+from tests.archives import labelled_zip
 from tests.integration.conftest import Stack, client_of, wait_for_training, wait_until
-from tests.s3 import CREDENTIALS, new_bucket, s3_env
+from tests.s3 import new_bucket, s3_client, s3_env
 from workers.local.redis_server import start_redis
 
 pytestmark = pytest.mark.integration
@@ -45,15 +46,12 @@ class Hosts(Stack):
         self._spawn("api", "-m", "uvicorn", "app.main:app", "--port", str(self.api_port))
         self.wait_ready()
 
+    def s3(self) -> Any:
+        """A boto3 client of the bucket's server."""
+        return s3_client(self.endpoint)
+
     def bucket_keys(self) -> list[str]:
-        client = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
-        )
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        pages = self.s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
@@ -107,3 +105,15 @@ def test_a_run_killed_with_its_host_resumes_on_another_and_a_third_serves_it(
     assert third.status_code == 200 and third.content == first.content
     assert (hosts.cache("c") / final).is_file()
     assert not (hosts.cache("api") / "models" / model_id / "checkpoints").exists()
+
+
+def test_an_object_deleted_under_a_job_fails_that_job_and_no_other(api: httpx.Client, hosts: Hosts) -> None:
+    dataset = api.post(
+        "/v1/datasets", files={"file": ("pets.zip", labelled_zip())}, data={"image_size": "32"}
+    ).json()
+    hosts.s3().delete_object(Bucket=hosts.bucket, Key=f"ganforge/datasets/{dataset['id']}/images.npy")
+    doomed = api.post("/v1/training-jobs", json={**TINY, "dataset_id": dataset["id"], "steps": 4}).json()
+    fine = api.post("/v1/training-jobs", json={**TINY, "steps": 4}).json()
+    failed = wait_for_training(api, doomed["id"], ("failed",))
+    assert f"dataset {dataset['id']}: images.npy is not in the store s3://{hosts.bucket}" in failed["error"]
+    assert wait_for_training(api, fine["id"], ("completed",))["step"] == 4
