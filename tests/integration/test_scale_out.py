@@ -1,7 +1,8 @@
 """Three "hosts" sharing only Redis and an S3 bucket (moto's server), each worker with its own empty
 cache folder, and the API with one of its own: a training run killed with its host resumes on another
 from the bucket's newest checkpoint, and a host that never saw the model serves it, byte for byte as
-the first did. An object deleted from the bucket under a job fails that job, naming it, and no other."""
+the first did. An object deleted from the bucket under a job fails that job, naming it, and no other;
+while the store cannot be reached, workers leave the queued jobs where they are."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
+from redis import Redis
+from rq import Queue
 
 from tests.archives import labelled_zip
 from tests.integration.conftest import Stack, client_of, wait_for_training, wait_until
-from tests.s3 import new_bucket, s3_client, s3_env
+from tests.s3 import Link, new_bucket, s3_client, s3_env
 from workers.local.redis_server import start_redis
+from workers.shared.contract import TRAINING_QUEUE
+from workers.shared.serialization import DataSerializer
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +33,15 @@ class Hosts(Stack):
     def __init__(self, root: Path, endpoint: str):
         self.bucket = new_bucket(endpoint)
         self.endpoint = endpoint
-        super().__init__(root, {**s3_env(endpoint), "GANFORGE_STORAGE_URL": f"s3://{self.bucket}/ganforge"})
+        self.link = Link(int(endpoint.rsplit(":", 1)[1]))  # the processes reach the store through it
+        self.link.connect()
+        store = {**s3_env(f"http://127.0.0.1:{self.link.port}"), "GANFORGE_STORAGE_URL": self.url_of_store}
+        super().__init__(root, store)
         self.env |= self.host("api")
+
+    @property
+    def url_of_store(self) -> str:
+        return f"s3://{self.bucket}/ganforge"
 
     def host(self, name: str) -> dict[str, str]:
         folder = self.root / name
@@ -117,3 +129,26 @@ def test_an_object_deleted_under_a_job_fails_that_job_and_no_other(api: httpx.Cl
     failed = wait_for_training(api, doomed["id"], ("failed",))
     assert f"dataset {dataset['id']}: images.npy is not in the store s3://{hosts.bucket}" in failed["error"]
     assert wait_for_training(api, fine["id"], ("completed",))["step"] == 4
+
+
+def test_workers_wait_for_a_store_that_went_away_and_lose_no_job(api: httpx.Client, hosts: Hosts) -> None:
+    for name in [name for name in hosts.processes if name.startswith("training-")]:
+        hosts.kill(name)
+    job = api.post("/v1/training-jobs", json={**TINY, "steps": 4}).json()
+    hosts.link.cut()
+    try:
+        ready = api.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["storage"].startswith(f"the store {hosts.url_of_store} could not reach")
+        refused = api.get(f"/v1/training-jobs/{job['id']}")
+        assert refused.status_code == 503 and int(refused.headers["retry-after"]) > 0
+        hosts.start_worker("training", "training-d", hosts.host("d"))
+        log = hosts.root / "training-d.log"
+        wait_until(lambda: "taking no job" in log.read_text(), 120, "the worker to wait for the store")
+        queue = Queue(
+            TRAINING_QUEUE, connection=Redis.from_url(hosts.env["REDIS_URL"]), serializer=DataSerializer
+        )
+        assert queue.job_ids == [job["id"]]  # still queued, not taken and failed
+    finally:
+        hosts.link.connect()
+    assert wait_for_training(api, job["id"], ("completed",))["step"] == 4
