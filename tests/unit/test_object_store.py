@@ -111,6 +111,32 @@ def test_latents_live_in_the_store(s3_url: str, tmp_path: Path) -> None:
     assert one.read_latent(manifest.id, "smile") is None and not one.delete_latent(manifest.id, "smile")
 
 
+def test_exports_live_in_the_store(s3_url: str, tmp_path: Path) -> None:
+    from workers.shared.exports import ExportRecord, file_path, list_exports, read_export, write_export
+
+    worker, api = host(s3_url, tmp_path / "worker"), host(s3_url, tmp_path / "api")
+    manifest = model(worker)
+    record = ExportRecord(
+        id="ex_1",
+        model_id=manifest.id,
+        format="onnx",
+        step=1,
+        status="completed",
+        created_at=utc_now(),
+        latent_dim=8,
+        labels=[],
+        image_size=32,
+        channels=1,
+    )
+    path = file_path(worker, record)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"onnx")
+    worker.publish(path)  # the file, then its record
+    write_export(worker, record)
+    assert read_export(api, manifest.id, "ex_1") == record and list_exports(api, manifest.id) == [record]
+    assert api.fetch(file_path(api, record)) and file_path(api, record).read_bytes() == b"onnx"
+
+
 def test_the_cache_keeps_within_its_bound_least_recently_used_out(tmp_path: Path) -> None:
     cache = FileCache(tmp_path, max_bytes=250)
     files = [tmp_path / f"step-{index:06d}.pt" for index in range(3)]
