@@ -162,12 +162,12 @@ class S3Store(Store):
 
     def delete_tree(self, folder: Path) -> None:
         """Every object under `folder`, its manifest first: a reader sees the whole thing or nothing."""
-        keys = self._keys_under(folder)
         manifest = self._key(folder / "manifest.json")
-        ordered = sorted(keys, key=lambda key: key != manifest)
+        rest = [key for key in self._keys_under(folder) if key != manifest]
         with self._translated(f"delete {self._key(folder)}/"):
-            for start in range(0, len(ordered), 1000):
-                batch = [{"Key": key} for key in ordered[start : start + 1000]]
+            self.client.delete_object(Bucket=self.bucket, Key=manifest)  # alone: a batch has no order
+            for start in range(0, len(rest), 1000):
+                batch = [{"Key": key} for key in rest[start : start + 1000]]
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
     def _key(self, path: Path) -> str:
