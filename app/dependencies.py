@@ -15,7 +15,7 @@ from app.queue_client import JobClient
 from app.security import PrincipalDep
 from workers.shared.contract import ID_PATTERN
 from workers.shared.settings import Settings, get_settings
-from workers.shared.storage import DatasetManifest, ModelManifest, Storage
+from workers.shared.storage import DatasetManifest, ModelManifest, Storage, open_storage
 
 
 async def current_settings() -> Settings:
@@ -26,7 +26,7 @@ SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
 async def get_storage(settings: SettingsDep) -> Storage:
-    return Storage(settings.data_dir)
+    return open_storage(settings)
 
 
 async def get_redis(request: Request) -> Redis:

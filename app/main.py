@@ -36,10 +36,12 @@ from app.routers import (
 )
 from app.same_origin import SameOrigin
 from app.security import AdminOnly, AnyKey, parse_keys
+from app.store_errors import install_store_error_handlers
 from app.stream_limit import StreamSlots
 from workers.shared.datasets.store import ensure_builtin_datasets
+from workers.shared.object_store import StoreMisconfigured, StoreUnavailable
 from workers.shared.settings import get_settings
-from workers.shared.storage import Storage
+from workers.shared.storage import open_storage
 
 DESCRIPTION = """
 Train GANs with one `curl` and generate from them over HTTP.
@@ -87,7 +89,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         socket_connect_timeout=timeout,
         socket_timeout=settings.sync_wait_seconds + timeout,
     )
-    ensure_builtin_datasets(Storage(settings.data_dir))
+    try:
+        ensure_builtin_datasets(open_storage(settings))
+    except StoreMisconfigured:
+        raise  # a missing bucket: say so at start
+    except StoreUnavailable as error:
+        logging.getLogger("ganforge.api").warning("%s: the built-in datasets wait for the next start", error)
     yield
     app.state.redis.close()
     await app.state.redis_async.aclose()
@@ -112,6 +119,7 @@ def create_app() -> FastAPI:
     app.state.event_streams = StreamSlots()
     install_error_handlers(app)
     install_redis_error_handlers(app)
+    install_store_error_handlers(app)
     # Requests are matched against routes in the order they were included: models (generate, the hot
     # path) first; about a tenth of the API's CPU per generate request went to matching it last.
     # The docs order their sections by TAGS.

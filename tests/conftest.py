@@ -61,3 +61,22 @@ def service_env(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch)
     get_settings.cache_clear()
     yield {**os.environ, **env}
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 server (moto's, on a loopback port) for the test session: tests/s3.py."""
+    from tests.s3 import s3_server
+
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`s3://bucket/prefix` of a new bucket, with the AWS variables set to reach it."""
+    from tests.s3 import new_bucket, s3_env
+
+    for name, value in s3_env(s3_endpoint).items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{new_bucket(s3_endpoint)}/ganforge"

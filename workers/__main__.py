@@ -11,6 +11,7 @@ import threading
 from redis import Redis
 
 from workers.shared.contract import QUEUES, SAMPLING_QUEUE, SAMPLING_QUEUES
+from workers.shared.object_store import StoreMisconfigured, StoreUnavailable
 from workers.shared.settings import get_settings
 
 
@@ -43,8 +44,18 @@ def main(argv: list[str] | None = None) -> None:
     from workers.jobs.worker import InProcessWorker
 
     runtime = current_runtime()
-    logging.getLogger("ganforge.worker").info(
-        "serving %s on %s, data in %s", ",".join(args.queues), runtime.device, runtime.settings.data_dir
+    log = logging.getLogger("ganforge.worker")
+    try:
+        runtime.storage.store.check()
+    except StoreMisconfigured as error:
+        raise SystemExit(f"ganforge worker: {error}") from error
+    except StoreUnavailable as error:
+        log.warning("%s; jobs that need it wait for it", error)
+    log.info(
+        "serving %s on %s, data in %s",
+        ",".join(args.queues),
+        runtime.device,
+        runtime.storage.store.describe(),
     )
     interactive = args.queues == ["sampling"]  # many short jobs: no log lines per job
     worker = InProcessWorker(

@@ -103,7 +103,10 @@ def get_dataset(dataset: DatasetDep) -> Dataset:
     responses={**PNG_OR_JSON, **NOT_FOUND, **error_answers(422)},
 )
 def preview(dataset: DatasetDep, storage: StorageDep, format: PictureFormat = PictureForm.png) -> Response:
-    return png_file_answer(storage.dataset_dir(dataset.id) / PREVIEW_FILE, format)
+    path = storage.dataset_dir(dataset.id) / PREVIEW_FILE
+    if not storage.fetch(path):
+        raise HTTPException(404, f"dataset {dataset.id!r} has no preview in the store")
+    return png_file_answer(path, format)
 
 
 @router.delete(

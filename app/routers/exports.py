@@ -55,7 +55,9 @@ def start_export(
     try:
         jobs.enqueue_export(model.id, export_id, webhook=request)
     except Exception:
-        record_path(storage, model.id, export_id).unlink(missing_ok=True)  # never queued: not listed
+        path = record_path(storage, model.id, export_id)
+        storage.store.delete(path)  # never queued: not listed
+        path.unlink(missing_ok=True)
         raise
     return accepted(export_id, f"/v1/jobs/{export_id}")
 
@@ -126,6 +128,6 @@ def download_export(export: ExportDep, storage: StorageDep) -> FileResponse:
         detail = f"export {export.id!r} is {export.status}" + (f": {export.error}" if export.error else "")
         raise HTTPException(409, detail)
     path = file_path(storage, export)
-    if not path.is_file():
+    if not storage.fetch(path):
         raise HTTPException(404, f"the file of export {export.id!r} is gone")
     return FileResponse(path, media_type="application/octet-stream", filename=export.file_name)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
@@ -13,6 +11,7 @@ from app.dependencies import RedisDep, StorageDep
 from app.schemas import Health, Readiness
 from workers.shared.contract import QUEUES
 from workers.shared.feature_network import feature_network_problem
+from workers.shared.object_store import StoreUnavailable
 from workers.shared.serialization import DataSerializer
 from workers.shared.webhooks import WEBHOOK_QUEUE
 
@@ -45,12 +44,10 @@ def readyz(redis: RedisDep, storage: StorageDep) -> JSONResponse:
     except RedisError as error:
         redis_state = f"unreachable: {error}"
     try:
-        storage.root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=storage.root, prefix=".readyz-"):
-            pass
+        storage.store.check()
         storage_state = "ok"
-    except OSError as error:
-        storage_state = f"not writable: {error}"
+    except StoreUnavailable as error:
+        storage_state = str(error)
     ready = redis_state == "ok" and storage_state == "ok" and all(workers.values())
     body = Readiness(
         ready=ready,

@@ -154,10 +154,8 @@ def get_latent(model: ModelDep, name: LatentName, storage: StorageDep) -> NamedL
     responses={**NOT_FOUND, **error_answers(422)},
 )
 def delete_latent(model: ModelDep, name: LatentName, storage: StorageDep) -> None:
-    path = storage.latent_file(model.id, name)
-    if not path.is_file():
+    if not storage.delete_latent(model.id, name):
         raise HTTPException(404, f"model {model.id!r} has no named latent {name!r}")
-    path.unlink()
 
 
 @router.post(

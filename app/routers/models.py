@@ -28,7 +28,6 @@ from app.schemas import Evaluation, GeneratedImages, Model, ModelList, ModelMetr
 from app.security import AdminOnly
 from workers.shared.contract import MAX_SEED, GenerateRequest
 from workers.shared.generate_lane import GenerateCall, new_job_id
-from workers.shared.layout import encoder_path, last_metrics, read_metrics
 from workers.shared.plots import loss_curve_png
 from workers.shared.storage import ModelManifest, Storage
 
@@ -58,10 +57,10 @@ def to_response(manifest: ModelManifest, storage: Storage) -> Model:
         labels=manifest.classes,
         label_counts=manifest.class_counts,
         supports_transform=manifest.conditional,
-        has_encoder=encoder_path(storage.model_dir(manifest.id)).is_file(),
+        has_encoder=storage.has_encoder(manifest.id),
         checkpoints=storage.checkpoint_steps(manifest.id),
         samples=storage.sample_steps(manifest.id),
-        latest_metrics=last_metrics(storage.model_dir(manifest.id)),
+        latest_metrics=storage.last_metrics(manifest.id),
         latest_evaluation=Evaluation(**newest) if newest else None,
         best_checkpoint=best["step"] if best else None,
         training_job_id=manifest.training_job_id,
@@ -124,7 +123,7 @@ def sample_grid(
     model: ModelDep, step: Step, storage: StorageDep, format: PictureFormat = PictureForm.png
 ) -> Response:
     path = storage.sample_file(model.id, step)
-    if not path.is_file():
+    if not storage.fetch(path):
         raise HTTPException(404, f"model {model.id!r} has no sample grid at step {step}")
     return png_file_answer(path, format)
 
@@ -136,7 +135,7 @@ def sample_grid(
     responses=error_answers(404, 422),
 )
 def metrics(model: ModelDep, storage: StorageDep) -> ModelMetrics:
-    return ModelMetrics(metrics=read_metrics(storage.model_dir(model.id)))
+    return ModelMetrics(metrics=storage.metrics(model.id))
 
 
 @router.get(
@@ -147,7 +146,7 @@ def metrics(model: ModelDep, storage: StorageDep) -> ModelMetrics:
     responses={**PNG_OR_JSON, **error_answers(404, 422)},
 )
 def loss_curves(model: ModelDep, storage: StorageDep, format: PictureFormat = PictureForm.png) -> Response:
-    return png_answer(loss_curve_png(read_metrics(storage.model_dir(model.id))), format)
+    return png_answer(loss_curve_png(storage.metrics(model.id)), format)
 
 
 @router.get(
@@ -166,7 +165,7 @@ def loss_curves(model: ModelDep, storage: StorageDep, format: PictureFormat = Pi
 )
 def download_checkpoint(model: ModelDep, step: Step, storage: StorageDep) -> FileResponse:
     path = storage.checkpoint_file(model.id, step)
-    if not path.is_file():
+    if not storage.fetch(path):
         raise HTTPException(404, f"model {model.id!r} has no checkpoint at step {step}")
     return FileResponse(path, media_type="application/octet-stream", filename=f"{model.id}-{path.name}")
 

@@ -48,8 +48,9 @@ class Stack:
         self._spawn("api", "-m", "uvicorn", "app.main:app", "--port", str(self.api_port))
         self.wait_ready()
 
-    def start_worker(self, queue: str) -> None:
-        self._spawn(f"worker-{queue}", "-m", "workers", "--queues", queue)
+    def start_worker(self, queue: str, name: str | None = None, env: dict[str, str] | None = None) -> None:
+        """A worker of `queue` (named `worker-{queue}` unless `name` says), `env` on top of the stack's."""
+        self._spawn(name or f"worker-{queue}", "-m", "workers", "--queues", queue, env=env)
 
     def start_webhooks_worker(self) -> None:
         self._spawn("worker-webhooks", "-m", "workers.hooks")
@@ -59,10 +60,13 @@ class Stack:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
 
-    def _spawn(self, name: str, *arguments: str) -> None:
+    def _spawn(self, name: str, *arguments: str, env: dict[str, str] | None = None) -> None:
         log = (self.root / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
-            [sys.executable, *arguments], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, *arguments],
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 90) -> None:

@@ -58,6 +58,7 @@ class ModelEvaluator:
         }
         path = self.runtime.storage.evaluation_file(self.manifest.id, step, samples)
         atomic_write_text(path, json.dumps(row, indent=2))
+        self.runtime.storage.publish(path)
         return row
 
     def real_features(self) -> FeatureSet:
@@ -66,13 +67,14 @@ class ModelEvaluator:
             return self._real
         storage, manifest = self.runtime.storage, self.manifest
         path = storage.real_features_file(manifest.dataset_id, manifest.image_size)
-        if path.is_file():
+        if storage.fetch(path):
             self._real = FeatureSet.from_bytes(path.read_bytes())
         else:
-            images, labels = read_images(storage.dataset_dir(manifest.dataset_id))
+            images, labels = read_images(storage.dataset_files(manifest.dataset_id))
             network = load_feature_network(self.runtime.device)
             self._real = real_features(network, images, labels, manifest.image_size, self.on_progress)
             atomic_write_bytes(path, self._real.to_bytes())
+            storage.publish(path)
         if not manifest.conditional:
             self._real = FeatureSet(self._real.features, None)
         return self._real

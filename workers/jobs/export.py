@@ -45,6 +45,7 @@ def keep_verified(storage: Storage, record: ExportRecord, data: bytes, differenc
         update_export(storage, record, status="failed", max_difference=difference, error=reason)
         raise ExportMismatch(reason)
     atomic_write_bytes(file_path(storage, record), data)
+    storage.publish(file_path(storage, record))
     return update_export(
         storage,
         record,

@@ -18,7 +18,7 @@ from models.training import TrainConfig, load_generator
 from workers.jobs.model_cache import ModelCache, weight_bytes
 from workers.shared.layout import encoder_path
 from workers.shared.settings import Settings, get_settings
-from workers.shared.storage import Storage
+from workers.shared.storage import Storage, open_storage
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Runtime:
     inversion: ModelCache[tuple[Encoder | None, Discriminator]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.storage = Storage(self.settings.data_dir)
+        self.storage = open_storage(self.settings)
         self.redis = Redis.from_url(self.settings.redis_url)
         budget = self.settings.model_cache_mb * 2**20
         self.generators = ModelCache(budget, weight_bytes)
@@ -41,8 +41,7 @@ class Runtime:
         """The EMA generator of a checkpoint, loaded once and then served from the cache."""
 
         def load() -> Generator:
-            state = load_checkpoint(self.storage.model_dir(model_id), step, device="cpu")
-            return load_generator(state, self.device)
+            return load_generator(self._checkpoint(model_id, step), self.device)
 
         return self.generators.get((model_id, step), load)
 
@@ -51,15 +50,23 @@ class Runtime:
         features the inversion compares; cached like the generators."""
 
         def load() -> tuple[Encoder | None, Discriminator]:
-            state = load_checkpoint(self.storage.model_dir(model_id), step, device="cpu")
+            state = self._checkpoint(model_id, step)
             discriminator = Discriminator(TrainConfig.from_dict(state["config"]).network)
             discriminator.load_state_dict(state["discriminator"])
             discriminator.to(self.device).eval().requires_grad_(False)
             path = encoder_path(self.storage.model_dir(model_id))
-            encoder = load_encoder(path, self.device) if path.is_file() else None
+            encoder = load_encoder(path, self.device) if self.storage.fetch(path) else None
             return encoder, discriminator
 
         return self.inversion.get((model_id, step), load)
+
+    def _checkpoint(self, model_id: str, step: int) -> dict:
+        """A checkpoint's state on the CPU, fetched from the store once per host. FileNotFoundError,
+        naming it, when the store does not have it (deleted, or pruned by its training run)."""
+        path = self.storage.checkpoint_file(model_id, step)
+        if not self.storage.fetch(path):
+            raise FileNotFoundError(f"model {model_id} has no checkpoint at step {step} in the store")
+        return load_checkpoint(self.storage.model_dir(model_id), step, device="cpu")
 
 
 @lru_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,15 @@ from workers.shared.contract import METRICS, TrainingSpec
 from workers.shared.datasets.packed import read_images
 from workers.shared.footprint import DoesNotFit, check_fits, training_footprint
 from workers.shared.layout import encoder_path
+from workers.shared.object_store import StoreUnavailable
 from workers.shared.progress import cancel_requested, publish_progress
 from workers.shared.response_bodies import TrainingOutcome
 from workers.shared.storage import FINISHED_STATUSES, ModelManifest, utc_now
 from workers.shared.webhooks import TrainingWebhook
 
 CANCEL_CHECK_SECONDS = 0.5
+
+log = logging.getLogger("ganforge.training")
 
 
 def train_model(model_id: str) -> dict[str, Any]:
@@ -36,9 +40,20 @@ def train_model(model_id: str) -> dict[str, Any]:
         raise FileNotFoundError(f"model {model_id} does not exist")
     run_dir = storage.model_dir(model_id)
     progress = TrainingProgress(runtime, manifest)
+
+    def checkpointed(step: int) -> None:
+        try:
+            storage.publish_run(model_id, manifest.spec.keep_checkpoints)
+        except StoreUnavailable as error:  # training goes on; the next checkpoint publishes both
+            log.warning(
+                "training job %s: checkpoint %d not published yet: %s", manifest.training_job_id, step, error
+            )
+        progress.on_checkpoint(step)
+
     try:
         _check_fits(runtime, manifest)
         trainer = _build_trainer(runtime, manifest)
+        storage.pull_run(model_id)
         resume_newest(trainer, run_dir)
         manifest = storage.update_model(
             model_id,
@@ -56,10 +71,11 @@ def train_model(model_id: str) -> dict[str, Any]:
             on_log=progress.on_log,
             should_stop=progress.cancel_requested,
             evaluate=TrainingEvaluation(runtime, manifest, progress),
-            on_checkpoint=progress.on_checkpoint,
+            on_checkpoint=checkpointed,
         )
         if outcome == "completed" and manifest.spec.encoder_steps:
             _train_encoder(trainer, run_dir, manifest, progress)
+        storage.publish_run(model_id, manifest.spec.keep_checkpoints)  # all of it, before the status
     except Exception as error:
         reason = (
             str(error)
@@ -118,7 +134,7 @@ def _train_encoder(
 
 def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:
     spec = manifest.spec
-    images, labels = read_images(runtime.storage.dataset_dir(spec.dataset_id))
+    images, labels = read_images(runtime.storage.dataset_files(spec.dataset_id))
     return Trainer(train_config(manifest), images, labels if spec.conditional else None, runtime.device)
 
 

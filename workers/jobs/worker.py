@@ -10,7 +10,8 @@ Its job data and results are msgpack (workers.shared.serialization), never pickl
 (maxmemory, noeviction) refuses writes with OOM, and RQ's worker quits on any error in its loop. This
 one tolerates OOM in each step of that loop (suspension check, maintenance, dequeue, job, heartbeat)
 and waits it out, so a full Redis does not take the workers down with it; a job whose outcome could
-not be stored is found abandoned later, like a killed worker's.
+not be stored is found abandoned later, like a killed worker's. Likewise it takes no job while the store
+(GANFORGE_STORAGE_URL) is unreachable or refuses its credentials: the jobs wait in their queue.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from workers.jobs.heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, rep
 from workers.jobs.recovery import recover_abandoned_training
 from workers.jobs.runtime import current_runtime
 from workers.shared.contract import TRAINING_QUEUE
+from workers.shared.object_store import StoreUnavailable
 from workers.shared.serialization import DataSerializer
 
 MAINTENANCE_SECONDS = 15
 REDIS_FULL_WAIT_SECONDS = 5
+STORE_WAIT_SECONDS = 5
 
 
 class InProcessWorker(SimpleWorker):
@@ -62,6 +65,7 @@ class InProcessWorker(SimpleWorker):
             super().check_for_suspension(burst)
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
+        self._wait_for_store()
         while True:
             try:
                 return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
@@ -80,6 +84,18 @@ class InProcessWorker(SimpleWorker):
             with repeating(HEARTBEAT_SECONDS, beat, name=f"heartbeat-{job.id}"):
                 self.perform_job(job, queue, execution)
             self.set_state(WorkerStatus.IDLE)
+
+    def _wait_for_store(self) -> None:
+        """Until a remote store answers (the local directory is not checked: a job reports its errors)."""
+        store = current_runtime().storage.store
+        while store.remote:
+            try:
+                store.check()
+                return
+            except StoreUnavailable as error:
+                self.log.warning("%s: taking no job for %d s", error, STORE_WAIT_SECONDS)
+                self.heartbeat()
+                time.sleep(STORE_WAIT_SECONDS)
 
     @contextlib.contextmanager
     def _tolerating_full_redis(self, what: str) -> Iterator[None]:

@@ -88,11 +88,14 @@ def file_path(storage: Storage, record: ExportRecord) -> Path:
 
 def read_export(storage: Storage, model_id: str, export_id: str) -> ExportRecord | None:
     path = record_path(storage, model_id, export_id)
-    return ExportRecord.model_validate_json(path.read_bytes()) if path.is_file() else None
+    return ExportRecord.model_validate_json(path.read_bytes()) if storage.refresh(path) else None
 
 
 def write_export(storage: Storage, record: ExportRecord) -> ExportRecord:
-    atomic_write_text(record_path(storage, record.model_id, record.id), record.model_dump_json(indent=2))
+    """The record, written and published to the store (after its file, when completed)."""
+    path = record_path(storage, record.model_id, record.id)
+    atomic_write_text(path, record.model_dump_json(indent=2))
+    storage.publish(path)
     return record
 
 
@@ -106,7 +109,8 @@ def update_export(storage: Storage, record: ExportRecord, **changes: object) -> 
 def list_exports(storage: Storage, model_id: str) -> list[ExportRecord]:
     """The model's exports, oldest first."""
     folder = exports_dir(storage, model_id)
-    records = [ExportRecord.model_validate_json(path.read_bytes()) for path in folder.glob("*.json")]
+    paths = [folder / name for name in storage.store.names(folder) if name.endswith(".json")]
+    records = [ExportRecord.model_validate_json(path.read_bytes()) for path in paths if storage.refresh(path)]
     return sorted(records, key=lambda record: record.created_at)
 
 

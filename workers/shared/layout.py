@@ -39,6 +39,11 @@ def _steps(folder: Path, extension: str) -> list[int]:
         names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    return steps_named(names, extension)
+
+
+def steps_named(names: list[str], extension: str) -> list[int]:
+    """The steps of the `step-NNNNNN.{extension}` files among `names`, oldest first."""
     matches = (STEP_FILE.match(name) for name in names)
     return sorted(int(match.group(1)) for match in matches if match and match.group(2) == extension)
 

@@ -27,6 +27,23 @@ class Settings(BaseSettings):
         description="Redis holding the queues, job state and progress.",
     )
     data_dir: Path = Field(Path("data"), description="Datasets, models and checkpoints live here.")
+    storage_url: str = Field(
+        "",
+        description="`s3://bucket/prefix`: keep datasets and models in that bucket of an S3-compatible store "
+        "(AWS S3, MinIO, Ceph RGW; reached through the AWS_* variables) instead of GANFORGE_DATA_DIR, so "
+        "that processes on many hosts share them (docs/scale-out.md). Empty: GANFORGE_DATA_DIR.",
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="With GANFORGE_STORAGE_URL: this process's local copies of what it reads from the store. "
+        "Default: GANFORGE_DATA_DIR/store-cache.",
+    )
+    cache_mb: int = Field(
+        4096,
+        gt=0,
+        description="With GANFORGE_STORAGE_URL: the most that checkpoints, data sets and pictures fetched "
+        "from the store may take in GANFORGE_CACHE_DIR; the least recently used go first.",
+    )
     max_upload_bytes: int = Field(512 * MiB, gt=0, description="Largest dataset upload; larger gets 413.")
     max_image_pixels: int = Field(
         40_000_000, gt=0, description="Images with more pixels are skipped as bombs."

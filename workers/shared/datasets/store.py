@@ -98,6 +98,11 @@ def _store(
     except BaseException:
         storage.delete_tree(staging)
         raise
+    try:
+        storage.publish_tree(final)
+    except BaseException:
+        storage.delete_tree(final)  # not kept where only this process would see it
+        raise
     return manifest
 
 
