@@ -78,7 +78,7 @@ def test_figures_follow_a_training_run_and_generate_requests(keyed_stack: Stack,
     assert value(samples, "ganforge_workers", queue="training") == 1
     heartbeats = labelled(samples, "ganforge_worker_last_heartbeat_timestamp_seconds")
     serving = {labels["queues"]: labels["worker"] for labels in heartbeats}
-    assert set(serving) == {"training", "evaluation", "sampling,optimisation"}
+    assert set(serving) == {"training", "evaluation", "sampling,optimisation", "webhooks"}
     assert admin.post(f"/v1/training-jobs/{job_id}/cancel").status_code == 202
     model_id = wait_for_training(admin, job_id, ("canceled",))["model_id"]
     assert "ganforge_training_step" not in {name for name, _ in scrape(keyed_stack)}
