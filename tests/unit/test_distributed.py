@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from models.distributed import Shard, join_group, leave_group, rendezvous, share_state
 from models.training import Trainer
 from tests.unit.test_training import RECIPES, tiny_config
+from workers.jobs.multi_device import NotEnoughDevices, check_devices, rank_threads
 from workers.shared.contract import TrainingSpec
 
 STEPS, RESUME_AT = 6, 3
@@ -158,3 +159,19 @@ def test_a_spec_whose_batch_does_not_split_is_refused_naming_devices(spec: dict,
         TrainingSpec(dataset_id="digits", **spec)
     (error,) = raised.value.errors()
     assert error["loc"] == ("devices",) and reason in error["msg"]
+
+
+def test_more_gpus_than_the_host_has_is_refused_with_the_count() -> None:
+    available = torch.cuda.device_count()
+    asked = max(2, available + 1)
+    with pytest.raises(
+        NotEnoughDevices, match=f"devices is {asked} but this worker's host has {available} cuda"
+    ):
+        check_devices(torch.device("cuda"), asked)
+    check_devices(torch.device("cpu"), 4)  # a CPU runs any number of gloo processes
+
+
+def test_cpu_ranks_share_the_workers_threads() -> None:
+    assert rank_threads(torch.device("cpu"), 2, 8) == 4
+    assert rank_threads(torch.device("cpu"), 4, 2) == 1  # at least one each
+    assert rank_threads(torch.device("cuda"), 2, 8) == 8  # a GPU rank keeps the worker's
