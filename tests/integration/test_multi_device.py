@@ -4,12 +4,14 @@ own process as rank 0 and one it spawns), with checkpoints, a cancel and a resum
 from __future__ import annotations
 
 import io
+import os
 import time
+from pathlib import Path
 
 import httpx
 import torch
 
-from tests.integration.conftest import Stack, wait_for_training
+from tests.integration.conftest import Stack, wait_for_training, wait_until
 from workers.shared.storage import Storage
 
 SPEC = {
@@ -59,3 +61,44 @@ def test_a_two_device_run_checkpoints_cancels_and_resumes_exactly(api: httpx.Cli
     unbroken_weights = final_weights(api, unbroken["model_id"])
     for name, value in unbroken_weights.items():
         assert torch.equal(value, resumed_weights[name]), name
+
+
+def spawned_ranks(parent: int) -> list[int]:
+    """The processes that `parent` spawned with multiprocessing (its ranks), from /proc."""
+    ranks = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if ppid == parent and b"spawn_main" in command:
+            ranks.append(int(stat.parent.name))
+    return ranks
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_killed_worker_takes_its_ranks_along_and_the_run_is_recovered(
+    api: httpx.Client, stack: Stack
+) -> None:
+    spec = {**SPEC, "steps": 150}
+    job_id = api.post("/v1/training-jobs", json=spec).json()["id"]
+    wait_until(lambda: api.get(f"/v1/training-jobs/{job_id}").json()["step"] >= 30, 180, "step 30")
+    ranks = spawned_ranks(stack.processes["worker-training"].pid)
+    assert len(ranks) == 1  # rank 1; rank 0 is the worker itself
+    stack.kill("worker-training")
+    wait_until(lambda: not any(alive(rank) for rank in ranks), 15, "the spawned rank to exit")
+
+    stack.start_worker("training")
+    done = wait_for_training(api, job_id, ("completed",), timeout=300)
+    assert done["step"] == 150
+    rows = api.get(f"/v1/models/{done['model_id']}/metrics").json()["metrics"]
+    assert [row["step"] for row in rows] == list(range(1, 151))

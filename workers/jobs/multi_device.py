@@ -11,6 +11,8 @@ of the worker's threads, and the ranks speak gloo.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from models.training import TrainConfig, Trainer
 from workers.shared.datasets.packed import read_images
 
 FOLLOWER_EXIT_SECONDS = 30  # after the run, for the other ranks to exit before they are terminated
+PARENT_CHECK_SECONDS = 1.0  # how often a spawned rank checks that rank 0 is alive
 
 
 class NotEnoughDevices(ValueError):
@@ -114,6 +117,7 @@ def _follow(
     plan: TrainerPlan, rank: int, count: int, port: int, device_type: str, threads: int, errors: SimpleQueue
 ) -> None:
     """A spawned rank: join, build the trainer, take rank 0's state, train until rank 0 stops."""
+    _exit_with(os.getppid())
     torch.set_num_threads(threads)
     try:
         shard = join_group(rendezvous(count, port), rank, count, rank_device(torch.device(device_type), rank))
@@ -125,3 +129,15 @@ def _follow(
         raise
     finally:
         leave_group()
+
+
+def _exit_with(parent: int) -> None:
+    """End this process when `parent` (the worker, rank 0) is gone: a worker killed mid-run must not
+    leave ranks holding their devices while they wait on a collective (NCCL waits out its timeout)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-rank-0", daemon=True).start()
