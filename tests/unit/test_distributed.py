@@ -9,19 +9,30 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 from pydantic import ValidationError
 
 from models.distributed import Shard, join_group, leave_group, rendezvous, share_state
+from models.run import share_resumed
 from models.training import Trainer
 from tests.unit.test_training import RECIPES, tiny_config
-from workers.jobs.multi_device import NotEnoughDevices, check_devices, rank_threads
+from workers.jobs.multi_device import (
+    FOLLOWER_EXIT_SECONDS,
+    NotEnoughDevices,
+    TrainerPlan,
+    check_devices,
+    device_group,
+    rank_threads,
+)
 from workers.shared.contract import TrainingSpec
+from workers.shared.datasets.packed import IMAGES_FILE, LABELS_FILE
 
 STEPS, RESUME_AT = 6, 3
 CHECKED = {"default": {}, "all": RECIPES["all"]}  # every recipe at once: R1, ADA, resnet, 2 D steps
@@ -175,3 +186,24 @@ def test_cpu_ranks_share_the_workers_threads() -> None:
     assert rank_threads(torch.device("cpu"), 2, 8) == 4
     assert rank_threads(torch.device("cpu"), 4, 2) == 1  # at least one each
     assert rank_threads(torch.device("cuda"), 2, 8) == 8  # a GPU rank keeps the worker's
+
+
+def test_a_failing_rank_0_ends_the_run_on_every_rank(tmp_path: Path) -> None:
+    """The job's own process (rank 0) fails mid-run: the error is its own, and the spawned rank, blocked
+    in a collective that rank 0 will never join, is ended at once rather than left to time out."""
+    images, labels = data()
+    np.save(tmp_path / IMAGES_FILE, images)
+    np.save(tmp_path / LABELS_FILE, labels)
+    plan = TrainerPlan(config("default").as_dict(), tmp_path, conditional=True)
+    started = time.monotonic()
+    with (
+        pytest.raises(RuntimeError, match="rank 0 gave up"),
+        device_group(plan, torch.device("cpu"), 2, threads=1) as shard,
+    ):
+        trainer = plan.build(shard)
+        share_resumed(trainer)  # rank 0's side of what the job does, as models.run.follow_training expects
+        assert not shard.agree(False)
+        trainer.train_step()
+        raise RuntimeError("rank 0 gave up")  # rank 1 now waits for the next step's stop decision
+    assert time.monotonic() - started < FOLLOWER_EXIT_SECONDS  # rank 1 was not waited for
+    assert not dist.is_initialized()  # the worker process can train its next run

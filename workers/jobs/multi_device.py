@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,9 @@ def rank_threads(device: torch.device, count: int, worker_threads: int | None) -
 @contextmanager
 def device_group(plan: TrainerPlan, device: torch.device, count: int, threads: int) -> Iterator[Shard]:
     """Rank 0's Shard of a run over `count` devices, with ranks 1… started and following; on leaving,
-    the process group is closed and the other ranks are gone. One device: a plain Shard, nothing else.
-    A failure of another rank surfaces as RankFailed."""
+    the process group is closed and the other ranks are gone: after a run they exit by themselves, and
+    when rank 0 fails they are terminated at once. One device: a plain Shard, nothing else. A failure of
+    another rank surfaces as RankFailed."""
     if count == 1:
         yield Shard(device=device)
         return
@@ -100,17 +102,24 @@ def device_group(plan: TrainerPlan, device: torch.device, count: int, threads: i
     try:
         yield join_group(store, 0, count, rank_device(device, 0))
     except Exception as error:
-        if not errors.empty():
-            raise RankFailed(errors.get()) from error
+        failure = None if errors.empty() else errors.get()
+        _end(followers, wait_seconds=0)  # they wait in a collective that rank 0 will never join
+        if failure:
+            raise RankFailed(failure) from error
         raise
     finally:
         leave_group()
         torch.set_num_threads(threads_before)
-        for follower in followers:
-            follower.join(FOLLOWER_EXIT_SECONDS)
-            if follower.is_alive():
-                follower.terminate()
-                follower.join()
+        _end(followers, FOLLOWER_EXIT_SECONDS)
+
+
+def _end(followers: list[BaseProcess], wait_seconds: float) -> None:
+    """Wait up to `wait_seconds` for the spawned ranks to exit, then terminate those still running."""
+    for follower in followers:
+        follower.join(wait_seconds)
+        if follower.is_alive():
+            follower.terminate()
+            follower.join()
 
 
 def _follow(
