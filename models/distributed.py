@@ -50,9 +50,9 @@ class Shard:
         return slice(self.rank * per_rank, (self.rank + 1) * per_rank)
 
     def wrap(self, module: nn.Module) -> nn.Module:
-        """`module` as trained: in DistributedDataParallel when distributed, else itself. DDP copies rank
-        0's buffers (BatchNorm's running statistics, spectral norm's vectors) to every rank before each
-        forward, so all ranks hold the same state."""
+        """`module` as trained: in DistributedDataParallel when distributed, else itself. DDP averages the
+        gradients, and copies rank 0's buffers (BatchNorm's running statistics, spectral norm's vectors)
+        to every rank before each forward pass."""
         if not self.distributed:
             return module
         device_ids = [self.device] if self.device.type == "cuda" else None

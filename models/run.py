@@ -65,6 +65,8 @@ def resume_newest(trainer: Trainer, folder: Path) -> int:
 def share_resumed(trainer: Trainer) -> None:
     """Over several devices: rank 0's state (resumed by resume_newest, or fresh) on every other rank."""
     shard = trainer.shard
+    if not shard.distributed:
+        return
     state = share_state(trainer.state_dict() if shard.rank == 0 and trainer.step else None, shard)
     if shard.rank != 0 and state is not None:
         trainer.load_state_dict(state)
