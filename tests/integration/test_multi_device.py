@@ -18,7 +18,7 @@ SPEC = {
     "dataset_id": "digits",
     "devices": 2,
     "batch_size": 8,
-    "steps": 60,
+    "steps": 200,
     "checkpoint_every": 20,
     "log_every": 1,
     "latent_dim": 16,
@@ -42,17 +42,18 @@ def test_a_two_device_run_checkpoints_cancels_and_resumes_exactly(api: httpx.Cli
         time.sleep(0.05)
     assert api.post(f"/v1/training-jobs/{job_id}/cancel").status_code == 202
     canceled = wait_for_training(api, job_id, ("canceled",))
-    first, stopped_at = canceled["checkpoint_steps"]
-    assert first == 20 and 25 <= stopped_at < 60
+    *periodic, stopped_at = canceled["checkpoint_steps"]
+    assert 25 <= stopped_at < SPEC["steps"] and canceled["step"] == stopped_at  # written on cancel
+    assert periodic and all(step % 20 == 0 for step in periodic)  # and every checkpoint_every before
 
     assert api.post(f"/v1/training-jobs/{job_id}/resume").status_code == 202
     done = wait_for_training(api, job_id, ("completed",))
-    assert done["step"] == 60 and done["checkpoint_steps"][-1] == 60
+    assert done["step"] == SPEC["steps"] and done["checkpoint_steps"][-1] == SPEC["steps"]
     model_id = done["model_id"]
     assert Storage(stack.root / "data").read_model(model_id).device == "cpu ×2"  # as the worker recorded
     # Rank 0 logged every step exactly once across the two runs.
     rows = api.get(f"/v1/models/{model_id}/metrics").json()["metrics"]
-    assert [row["step"] for row in rows] == list(range(1, 61))
+    assert [row["step"] for row in rows] == list(range(1, SPEC["steps"] + 1))
 
     # Exact: the same spec run without a break ends with the same weights.
     unbroken_id = api.post("/v1/training-jobs", json=SPEC).json()["id"]
