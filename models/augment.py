@@ -15,7 +15,8 @@ generator the Augment owns, and image i's transform is a function of row i alone
 transform depends on the generator's state and its position in the batch, never on the other images:
 from the same state, image 0 of a batch of 1 and image 0 of a batch of 64 get the same one. The
 generator's state, p and the overfitting statistic are in `state_dict`, so a resumed run augments
-exactly as an unbroken one.
+exactly as an unbroken one. Over several devices each rank draws the global batch's table and keeps its
+rows, and the statistic sums the global batch (models.distributed).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.distributed import Shard
 from workers.shared.recipes import AUGMENT_POLICIES
 
 OPERATIONS = ("color", "translation", "cutout")  # the order they apply in, as DiffAugment does
@@ -126,7 +128,15 @@ class Augment:
     Fixed policies apply every transform (p = 1) and "none" none (p = 0).
     """
 
-    def __init__(self, policy: str, seed: int, target: float = 0.6, speed_images: int = 20_000):
+    def __init__(
+        self,
+        policy: str,
+        seed: int,
+        target: float = 0.6,
+        speed_images: int = 20_000,
+        shard: Shard | None = None,
+    ):
+        self.shard = shard or Shard()
         self.operations = policy_operations(policy)
         self.adaptive = policy == "ada"
         self.target, self.speed_images = target, speed_images
@@ -140,7 +150,8 @@ class Augment:
         """The images augmented; at p = 0 (no policy, or ADA's start) the images themselves, no draw."""
         if self.p == 0:
             return images
-        parameters = torch.rand(len(images), PARAMETERS, generator=self.generator)
+        rows = len(images) * self.shard.world_size  # the global batch's table; this rank's rows of it
+        parameters = torch.rand(rows, PARAMETERS, generator=self.generator)[self.shard.rows(rows)]
         return augment(images, parameters, self.operations, self.p)
 
     def observe(self, real_logits: torch.Tensor) -> None:
@@ -148,8 +159,8 @@ class Augment:
         ADA_INTERVAL updates. The sum stays on the device between adjustments: no sync per step."""
         if not self.adaptive:
             return
-        self._sign_sum = self._sign_sum + real_logits.detach().float().sign().sum()
-        self._observed_images += len(real_logits)
+        self._sign_sum = self._sign_sum + self.shard.sum(real_logits.detach().float().sign().sum())
+        self._observed_images += len(real_logits) * self.shard.world_size
         self._observed_updates += 1
         if self._observed_updates == ADA_INTERVAL:
             overfitting = float(self._sign_sum) / self._observed_images  # r_t

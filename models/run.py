@@ -7,6 +7,9 @@
 
 A run resumes from its newest checkpoint; metrics logged after that checkpoint are dropped, since the
 resumed run logs those steps again.
+
+Over several devices (models.distributed) rank 0 runs `run_training` and writes every file; the other
+ranks run `follow_training`, which makes the same collective calls in the same order.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from models.checkpoints import load_checkpoint, save_checkpoint
+from models.distributed import share_state
 from models.training import StepMetrics, Trainer
 from workers.shared.atomic import atomic_write_bytes, atomic_write_text
 from workers.shared.imaging import grid_png
@@ -56,6 +60,16 @@ def resume_newest(trainer: Trainer, folder: Path) -> int:
         trainer.load_state_dict(load_checkpoint(folder, device=trainer.device))
         _truncate_metrics(folder, after_step=trainer.step)
     return trainer.step
+
+
+def share_resumed(trainer: Trainer) -> None:
+    """Over several devices: rank 0's state (resumed by resume_newest, or fresh) on every other rank."""
+    shard = trainer.shard
+    if not shard.distributed:
+        return
+    state = share_state(trainer.state_dict() if shard.rank == 0 and trainer.step else None, shard)
+    if shard.rank != 0 and state is not None:
+        trainer.load_state_dict(state)
 
 
 def run_training(
@@ -103,6 +117,17 @@ def run_training(
         if evaluating:
             evaluate(trainer)
     return "completed"
+
+
+def follow_training(trainer: Trainer, steps: int) -> None:
+    """The loop of a rank other than 0 in a run over several devices: run_training's collectives, none of
+    its files. Each step first hears rank 0's stop decision (its `should_stop` is `shard.agree(...)`),
+    then trains; the logged losses are the global batch's, the same on every rank, so a non-finite one
+    ends every rank (rank 0 raises TrainingDiverged)."""
+    while trainer.step < steps and not trainer.shard.agree(False):
+        metrics = trainer.train_step()
+        if not (math.isfinite(metrics.loss_d) and math.isfinite(metrics.loss_g)):
+            return
 
 
 def _due(step: int, every: int, final: bool) -> bool:

@@ -4,8 +4,9 @@ the random streams.
 Everything random (batch indices, latents) comes from one CPU `torch.Generator`, and the augmentation's
 parameters from another (models.augment); both states are saved in each checkpoint, with ADA's p, so a
 run resumed from step k draws the same batches as an unbroken run and ends with the same weights (same
-device, deterministic kernels). The packed data set lives on the training device as uint8 and batches
-are gathered by index: no DataLoader, no per-step host work.
+device, deterministic kernels). Over several devices (models.distributed) every rank draws the global
+batch from these streams and keeps its own rows, so the same holds there. The packed data set lives on
+the training device as uint8 and batches are gathered by index: no DataLoader, no per-step host work.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 from models.augment import Augment, policy_operations
 from models.devices import autocast_dtype
+from models.distributed import Shard
 from models.losses import LossName, discriminator_loss, generator_loss
 from models.networks import Discriminator, Generator, NetworkSpec
 from models.sampling import generate, latents_for_seeds
@@ -86,10 +88,16 @@ class Trainer:
         images: np.ndarray,
         labels: np.ndarray | None = None,
         device: torch.device | str = "cpu",
+        shard: Shard | None = None,
     ):
+        """`shard`: this process's rank in a run over several devices (models.distributed); `device` is
+        then the rank's device, and `config.batch_size` the global batch, split evenly over the ranks."""
         network = config.network
         if network.conditional and labels is None:
             raise ValueError("a conditional model needs labels")
+        self.shard = shard or Shard(device=torch.device(device))
+        if self.shard.distributed and (config.compile or config.batch_size % self.shard.world_size):
+            raise ValueError("over several devices, batch_size must be a multiple of them and compile off")
         self.config = config
         self.device = torch.device(device)
         self.dtype = autocast_dtype(config.precision, self.device)
@@ -125,8 +133,14 @@ class Trainer:
         self.optimizer_d = torch.optim.Adam(
             self.discriminator.parameters(), lr=config.lr_d, betas=config.betas, **fused
         )
+        # G and D as trained: in DistributedDataParallel over several devices. G's update calls the plain D:
+        # D's weights are frozen there, and DDP would wait for gradients that never come.
+        self.train_generator = self.shard.wrap(self.generator)
+        self.train_discriminator = self.shard.wrap(self.discriminator)
         self.rng = torch.Generator(device="cpu").manual_seed(config.seed)
-        self.augment = Augment(config.augment, config.seed, config.ada_target, config.ada_speed_images)
+        self.augment = Augment(
+            config.augment, config.seed, config.ada_target, config.ada_speed_images, self.shard
+        )
         self.step = 0
 
     def _place_images(self, images: np.ndarray, size: int) -> torch.Tensor:
@@ -143,10 +157,11 @@ class Trainer:
         )
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Real images in [-1, 1], their labels, and latents for the fakes — all from the saved RNG."""
-        batch = self.config.batch_size
-        indices = torch.randint(len(self.images), (batch,), generator=self.rng).to(self.device)
-        latents = torch.randn(batch, self.config.network.latent_dim, generator=self.rng).to(self.device)
+        """Real images in [-1, 1], their labels, and latents for the fakes — all from the saved RNG: this
+        rank's rows of the global batch."""
+        batch, rows = self.config.batch_size, self.shard.rows(self.config.batch_size)
+        indices = torch.randint(len(self.images), (batch,), generator=self.rng)[rows].to(self.device)
+        latents = torch.randn(batch, self.config.network.latent_dim, generator=self.rng)[rows].to(self.device)
         real = self.images[indices].float().div_(127.5).sub_(1.0)
         labels = self.labels[indices] if self.labels is not None else None
         return real, labels, latents
@@ -176,12 +191,13 @@ class Trainer:
 
         values = torch.stack(
             [
-                loss_d.detach(),
-                loss_g.detach(),
+                loss_d.detach().float(),
+                loss_g.detach().float(),
                 real_logits.float().sigmoid().mean(),
                 fake_logits.float().sigmoid().mean(),
             ]
-        ).tolist()
+        )
+        values = self.shard.mean(values).tolist()  # the global batch's: the same on every rank
         return StepMetrics(
             self.step,
             *values,
@@ -201,10 +217,11 @@ class Trainer:
         config = self.config
         r1 = config.r1_gamma > 0 and update % config.r1_every == 0
         real.requires_grad_(r1)
-        # A compiled module has no double backward: R1 updates call D's plain, uncompiled forward.
-        discriminator = self.discriminator.forward if r1 else self.discriminator
+        # A compiled module has no double backward: R1 updates call D's plain, uncompiled forward (a
+        # compiled run is on one device, where train_discriminator is D itself).
+        discriminator = self.discriminator.forward if r1 and config.compile else self.train_discriminator
         with self._autocast():
-            fake = self.generator(latents, labels)
+            fake = self.train_generator(latents, labels)
             real_logits = discriminator(self.augment(real), labels)
             fake_logits = discriminator(self.augment(fake.detach()), labels)
             loss_d = discriminator_loss(config.loss, real_logits, fake_logits, config.label_smoothing)

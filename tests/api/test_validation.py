@@ -154,6 +154,9 @@ def test_unknown_ids_are_404(client: TestClient) -> None:
         ({"dataset_id": "digits", "steps": "many"}, "steps"),
         ({"dataset_id": "../../etc"}, "dataset_id"),
         ({}, "dataset_id"),
+        ({"dataset_id": "digits", "devices": 0}, "devices"),
+        ({"dataset_id": "digits", "batch_size": 10, "devices": 4}, "devices"),
+        ({"dataset_id": "digits", "compile": True, "devices": 2}, "devices"),
     ],
 )
 def test_bad_training_specs_are_422(client: TestClient, body: dict, field: str) -> None:

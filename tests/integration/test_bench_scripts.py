@@ -54,6 +54,18 @@ def test_serve_prints_both_servers_cpu_and_memory() -> None:
     assert float(table_rows(output, "sampling worker")[0][1]) > 0  # peak memory, MB
 
 
+def test_scale_prints_training_per_device_count_and_sampling_per_worker_count() -> None:
+    output = run_bench(
+        "bench.scale", "--sizes", "32", "--batch", "8", "--steps", "2", "--warmup", "0",
+        "--clients", "1", "--seconds", "1", "--sample-size", "32",
+    )  # fmt: skip
+    training = table_rows(output, "32")
+    assert [row[1] for row in training] == ["1", "2"] and all(float(row[2]) > 0 for row in training)
+    sampling = table_rows(output, "1") + table_rows(output, "2")
+    assert len(sampling) == 2, output
+    assert all(float(row[2]) > 0 and row[6] == "0" for row in sampling)  # requests/s, no errors
+
+
 def test_png_encode_prints_both_encoders_for_each_picture() -> None:
     output = run_bench("bench.png_encode", "--repeats", "2")
     rows = [

@@ -17,7 +17,7 @@ from workers.shared.storage import ModelManifest
 
 # Spec fields that are not the loop's: they choose the data, name the model, or set the schedule, the
 # evaluations during training and the encoder's training (workers.jobs.training._schedule, TrainingEvaluation,
-# train_encoder).
+# train_encoder), or the devices the job spreads the loop over (workers.jobs.multi_device).
 NOT_THE_LOOPS = {
     "dataset_id",
     "webhook",
@@ -32,6 +32,7 @@ NOT_THE_LOOPS = {
     "encoder_steps",
     "eval_every",
     "eval_samples",
+    "devices",
 }
 
 # A value other than the default for every field the loop reads.

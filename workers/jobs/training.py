@@ -12,12 +12,19 @@ import torch
 
 from models.devices import device_memory_bytes
 from models.encoder import save_encoder, train_encoder
-from models.run import CheckpointWriteFailed, Schedule, TrainingDiverged, resume_newest, run_training
+from models.run import (
+    CheckpointWriteFailed,
+    Schedule,
+    TrainingDiverged,
+    resume_newest,
+    run_training,
+    share_resumed,
+)
 from models.training import StepMetrics, TrainConfig, Trainer
 from workers.jobs.evaluation import ModelEvaluator
+from workers.jobs.multi_device import NotEnoughDevices, RankFailed, TrainerPlan, device_group, rank_threads
 from workers.jobs.runtime import Runtime, current_runtime
 from workers.shared.contract import METRICS, TrainingSpec
-from workers.shared.datasets.packed import read_images
 from workers.shared.footprint import DoesNotFit, check_fits, training_footprint
 from workers.shared.layout import encoder_path
 from workers.shared.object_store import StoreUnavailable
@@ -50,38 +57,40 @@ def train_model(model_id: str) -> dict[str, Any]:
             )
         progress.on_checkpoint(step)
 
+    devices = manifest.spec.devices
+    threads = rank_threads(runtime.device, devices, runtime.settings.torch_threads)
     try:
         _check_fits(runtime, manifest)
-        trainer = _build_trainer(runtime, manifest)
+        plan = _trainer_plan(runtime, manifest)
         storage.pull_run(model_id)
-        resume_newest(trainer, run_dir)
-        manifest = storage.update_model(
-            model_id,
-            status="running",
-            started_at=utc_now(),
-            finished_at=None,
-            error=None,
-            device=str(runtime.device),
-        )
-        progress.start(trainer.step)
-        outcome = run_training(
-            trainer,
-            run_dir,
-            _schedule(manifest, runtime.device),
-            on_log=progress.on_log,
-            should_stop=progress.cancel_requested,
-            evaluate=TrainingEvaluation(runtime, manifest, progress),
-            on_checkpoint=checkpointed,
-        )
+        with device_group(plan, runtime.device, devices, threads) as shard:
+            trainer = plan.build(shard)
+            resume_newest(trainer, run_dir)
+            share_resumed(trainer)
+            manifest = storage.update_model(
+                model_id,
+                status="running",
+                started_at=utc_now(),
+                finished_at=None,
+                error=None,
+                device=str(runtime.device) if devices == 1 else f"{runtime.device.type} ×{devices}",
+            )
+            progress.start(trainer.step)
+            outcome = run_training(
+                trainer,
+                run_dir,
+                _schedule(manifest, runtime.device),
+                on_log=progress.on_log,
+                should_stop=lambda: shard.agree(progress.cancel_requested()),
+                evaluate=TrainingEvaluation(runtime, manifest, progress),
+                on_checkpoint=checkpointed,
+            )
         if outcome == "completed" and manifest.spec.encoder_steps:
             _train_encoder(trainer, run_dir, manifest, progress)
         storage.publish_run(model_id, manifest.spec.keep_checkpoints)  # all of it, before the status
     except Exception as error:
-        reason = (
-            str(error)
-            if isinstance(error, TrainingDiverged | CheckpointWriteFailed | DoesNotFit)
-            else f"{type(error).__name__}: {error}"
-        )
+        known = TrainingDiverged | CheckpointWriteFailed | DoesNotFit | NotEnoughDevices | RankFailed
+        reason = str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}"
         storage.update_model(model_id, status="failed", error=reason, finished_at=utc_now())
         progress.publish("failed", progress.step, error=reason)
         raise
@@ -132,10 +141,10 @@ def _train_encoder(
     save_encoder(encoder_path(run_dir), encoder)
 
 
-def _build_trainer(runtime: Runtime, manifest: ModelManifest) -> Trainer:
+def _trainer_plan(runtime: Runtime, manifest: ModelManifest) -> TrainerPlan:
     spec = manifest.spec
-    images, labels = read_images(runtime.storage.dataset_files(spec.dataset_id))
-    return Trainer(train_config(manifest), images, labels if spec.conditional else None, runtime.device)
+    dataset_dir = runtime.storage.dataset_files(spec.dataset_id)
+    return TrainerPlan(train_config(manifest).as_dict(), dataset_dir, spec.conditional)
 
 
 def train_config(manifest: ModelManifest) -> TrainConfig:

@@ -14,6 +14,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -49,6 +51,7 @@ LATENT_NAME_PATTERN = r"^[a-z0-9_]{1,64}$"
 ResourceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 MAX_SEED = 2**63 - 1
 MAX_EVAL_SAMPLES = 50_000
+MAX_TRAINING_DEVICES = 16  # the most GPUs one host carries (an HGX board has 8; some have 16)
 MIN_EVAL_SAMPLES = 10
 METRICS = ("fid", "kid", "precision_recall")
 MetricName = Literal["fid", "kid", "precision_recall"]
@@ -176,6 +179,15 @@ class TrainingSpec(WebhookFields):
         16, ge=1, le=1000, description="Lazy R1: applied every this many D updates, scaled to match."
     )
     d_steps: int = Field(1, ge=1, le=5, description="D updates per G update.")
+    devices: int = Field(
+        1,
+        ge=1,
+        le=MAX_TRAINING_DEVICES,
+        description="Train on this many devices of the worker's host (DistributedDataParallel, one process "
+        "per device; on a CPU worker, processes sharing its cores). `batch_size` is the global batch, split "
+        "evenly: it must be a multiple of this. A job asking for more GPUs than its worker's host has fails "
+        "with that reason. Not with `compile`. See docs/multi-device.md.",
+    )
     checkpoint_every: int = Field(500, gt=0)
     sample_every: int = Field(250, gt=0)
     log_every: int = Field(10, gt=0)
@@ -198,6 +210,17 @@ class TrainingSpec(WebhookFields):
         description="Generated images per evaluation during training. Default: 5,000 on a GPU, 500 on a "
         "CPU. FID falls as this grows: compare figures of equal sample counts only.",
     )
+
+    @field_validator("devices")
+    @classmethod
+    def _splits_over_devices(cls, devices: int, info: ValidationInfo) -> int:
+        """Named as `devices`' error: the global batch must split evenly, and compile is one device's."""
+        batch_size = info.data.get("batch_size")
+        if batch_size is not None and batch_size % devices:
+            raise ValueError(f"batch_size {batch_size} does not split evenly over {devices} devices")
+        if devices > 1 and info.data.get("compile"):
+            raise ValueError("compile runs on one device only: leave it off with devices > 1")
+        return devices
 
 
 class GenerateRequest(WebhookFields):

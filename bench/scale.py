@@ -1,0 +1,158 @@
+"""Scaling out: one training run over 1 and 2 devices, and generate over 1 and 2 sampling workers.
+
+Training: images/s of one run with `devices` 1 and 2 (models.distributed: one process per device, the
+global batch split over them; on a CPU, gloo processes sharing the cores), after warm-up, on random
+data. On a CPU two processes share the same cores, so two "devices" are no faster than one: the
+figures are printed as they are. Each device count runs in fresh processes.
+
+Sampling: generate requests/s at the given client counts through a real Redis, API and one, then two,
+sampling workers (an untrained DCGAN, as bench/serve.py: speed does not depend on training).
+
+    python -m bench.scale                                  # 64 px, batch 64, CPU or the first GPUs
+    python -m bench.scale --sizes 32 --steps 10 --clients 8 --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing.queues import SimpleQueue
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from bench.loadgen import HEADER, run_load
+from bench.serve import MODEL_ID, free_port, wait_for, write_model
+from models.devices import pick_device
+from models.distributed import Shard, join_group, leave_group, rank_device, rendezvous
+from models.networks import NetworkSpec
+from models.training import TrainConfig, Trainer
+from workers.jobs.multi_device import check_devices, rank_threads
+from workers.local.redis_server import start_redis
+
+
+def main() -> None:
+    args = parse_arguments()
+    device = pick_device(args.device)
+    print(
+        f"Training: one run, batch {args.batch} (global), {args.steps} steps after {args.warmup} of warm-up"
+    )
+    print(f"on {device.type}, {os.cpu_count()} CPU cores\n")
+    print("| size px | devices | images/s | per device |\n|---:|---:|---:|---:|", flush=True)
+    for size in args.sizes:
+        for devices in args.devices:
+            rate = training_images_per_second(device, devices, size, args.batch, args.steps, args.warmup)
+            print(f"| {size} | {devices} | {rate:.1f} | {rate / devices:.1f} |", flush=True)
+
+    print(f"\nSampling: generate, {args.sample_size} px, one image per request, {args.seconds:.0f} s a row\n")
+    print(HEADER.replace("| server |", "| sampling workers |"))
+    for row in sampling_rows(args):
+        print(row, flush=True)
+    # Store costs (reading and publishing checkpoints with the object store) get their table here when
+    # the store lands (issue #19).
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64])
+    parser.add_argument("--devices", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch", type=int, default=64, help="the global batch")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device", help="cuda or cpu; default: the best there is")
+    parser.add_argument("--clients", type=int, nargs="+", default=[8])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--sample-size", type=int, default=64)
+    return parser.parse_args()
+
+
+def training_images_per_second(
+    device: torch.device, devices: int, size: int, batch: int, steps: int, warmup: int
+) -> float:
+    """Rank 0's images/s of the global batch, with all `devices` ranks in fresh spawned processes."""
+    check_devices(device, devices)
+    context = mp.get_context("spawn")
+    results = context.SimpleQueue()
+    store = rendezvous(devices) if devices > 1 else None  # held open here until every rank is done
+    timing = (size, batch, steps, warmup)
+    port = store.port if store else 0
+    mp.spawn(_train_rank, args=(devices, port, device.type, timing, results), nprocs=devices)
+    return results.get()
+
+
+def _train_rank(
+    rank: int, devices: int, port: int, device_type: str, timing: tuple, results: SimpleQueue
+) -> None:
+    size, batch, steps, warmup = timing
+    device = rank_device(torch.device(device_type), rank)
+    torch.set_num_threads(rank_threads(device, devices, None))
+    shard = (
+        join_group(rendezvous(devices, port), rank, devices, device) if devices > 1 else Shard(device=device)
+    )
+    try:
+        images = np.random.default_rng(0).integers(0, 256, (1024, 3, size, size), dtype=np.uint8)
+        config = TrainConfig(network=NetworkSpec(image_size=size, channels=3), batch_size=batch)
+        trainer = Trainer(config, images, device=device, shard=shard)
+        for _ in range(warmup):
+            trainer.train_step()
+        synchronize(device)
+        started = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step()
+        synchronize(device)
+        if rank == 0:
+            results.put(steps * batch / (time.perf_counter() - started))
+    finally:
+        leave_group()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def sampling_rows(args: argparse.Namespace) -> list[str]:
+    """Load rows with one sampling worker, then with a second one started beside it."""
+    root = Path(tempfile.mkdtemp(prefix="ganforge-scale-"))
+    write_model(root / "data", args.sample_size)
+    redis_port, api_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "GANFORGE_DATA_DIR": str(root / "data"),
+    }
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [start_redis(redis_port, root / "redis", appendonly=False)]
+    api = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(api_port), "--log-level", "warning"]
+    processes.append(subprocess.Popen(api, env=env, **quiet))
+    base = f"http://127.0.0.1:{api_port}"
+    generate = f"{base}/v1/models/{MODEL_ID}/generate"
+    rows = []
+    try:
+        for workers in (1, 2):
+            worker = [sys.executable, "-m", "workers", "--queues", "sampling"]
+            processes.append(subprocess.Popen(worker, env=env, **quiet))
+            wait_for(
+                f"{base}/readyz", lambda response, n=workers: response.json()["workers"]["sampling"] >= n
+            )
+            run_load(generate, {}, 2 * workers, 2)  # warm up: every worker loads the model
+            for clients in args.clients:
+                rows.append(run_load(generate, {}, clients, args.seconds).row(str(workers)))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
