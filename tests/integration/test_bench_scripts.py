@@ -63,6 +63,13 @@ def test_scale_prints_training_per_device_count_and_sampling_per_worker_count() 
     assert [row[1] for row in training] == ["1", "2"] and all(float(row[2]) > 0 for row in training)
     sampling = table_rows(output, "1") + table_rows(output, "2")
     assert len(sampling) == 2, output
+    store = output.split("The store")[1]
+    rows = [line.strip("|").split("|") for line in store.splitlines() if line.startswith("| ")]
+    timings = {row[0].strip(): [float(cell) for cell in row[1:]] for row in rows[1:]}
+    assert [what.split(" (")[0] for what in timings] == [
+        "write a checkpoint", "first generate on a cold host", "second generate"
+    ]  # fmt: skip
+    assert all(ms > 0 for row in timings.values() for ms in row), output
     assert all(float(row[2]) > 0 and row[6] == "0" for row in sampling)  # requests/s, no errors
 
 
