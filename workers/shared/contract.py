@@ -11,7 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from workers.shared.budgets import MAX_IMAGES, MAX_LATENT_VALUE, MAX_WEIGHT, check_frames
 from workers.shared.export_format import ExportFormat
-from workers.shared.recipes import Architecture, AugmentPolicy
+from workers.shared.recipes import Architecture, AugmentPolicy, Conditioning
 
 TRAINING_QUEUE = "training"
 EVALUATION_QUEUE = "evaluation"
@@ -117,6 +117,12 @@ class TrainingSpec(StrictModel):
         description="dcgan: Radford et al.'s strided convolutions. resnet: SNGAN-style residual blocks, "
         "spectral norm on every layer of D; slower per step than dcgan at equal base_channels "
         "(`bench/train_speed.py --architecture resnet` measures it).",
+    )
+    conditioning: Conditioning = Field(
+        "batchnorm",
+        description="How a conditional G takes the label: batchnorm, every BatchNorm's scale and shift "
+        "predicted from the label's embedding (SNGAN/BigGAN); input, the embedding concatenated to z, as "
+        "models trained before this field. `bench/conditioning.py` compares them (docs/benchmarks.md).",
     )
     augment: AugmentPolicy = Field(
         "none",
