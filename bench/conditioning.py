@@ -10,8 +10,8 @@ judged on its EMA generator's images at each of `--steps`:
 - label effect: how much the image changes when only the label changes (the same latents rendered as
   each label: mean pixel distance) over how much it changes between latents. Near 0: G ignores the label;
 - spread: bench.label_smoothing's, generated over real (near 0: every latent gives the same picture);
-- images/s: training images per second over the steps since the row above (the settings take turns, so
-  both see the same load on a shared machine).
+- images/s: training images per second over the steps since the setting's previous row (the settings
+  take turns at each of `--steps`, so both see much the same load on a shared machine).
 
     python -m bench.conditioning                               # 2 seeds × 2 settings, 1,500 steps each
     python -m bench.conditioning --seeds 0 --steps 10 --samples 16    # a smoke run
@@ -71,11 +71,20 @@ def main() -> None:
     asked = torch.arange(args.samples) % classes
     latents = latents_for_seeds(range(args.samples), NetworkSpec().latent_dim)
     for seed in args.seeds:
-        for conditioning in args.conditioning:
-            network = NetworkSpec(image_size=32, channels=3, num_classes=classes, conditioning=conditioning)
-            config = TrainConfig(network=network, seed=seed, batch_size=args.batch_size)
-            trainer = Trainer(config, dataset.images, dataset.labels)
-            for steps in sorted(args.steps):
+        trainers = {
+            conditioning: Trainer(
+                TrainConfig(
+                    network=NetworkSpec(num_classes=classes, conditioning=conditioning),
+                    seed=seed,
+                    batch_size=args.batch_size,
+                ),
+                dataset.images,
+                dataset.labels,
+            )
+            for conditioning in args.conditioning
+        }
+        for steps in sorted(args.steps):
+            for conditioning, trainer in trainers.items():
                 started, first = time.perf_counter(), trainer.step
                 while trainer.step < steps:
                     trainer.train_step()
