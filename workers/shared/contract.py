@@ -119,10 +119,11 @@ class TrainingSpec(StrictModel):
         "(`bench/train_speed.py --architecture resnet` measures it).",
     )
     conditioning: Conditioning = Field(
-        "batchnorm",
-        description="How a conditional G takes the label: batchnorm, every BatchNorm's scale and shift "
-        "predicted from the label's embedding (SNGAN/BigGAN); input, the embedding concatenated to z, as "
-        "models trained before this field. `bench/conditioning.py` compares them (docs/benchmarks.md).",
+        "input",
+        description="How a conditional G takes the label: input, its embedding concatenated to z (the "
+        "conditioning of every model trained before this field); batchnorm, every BatchNorm's scale and "
+        "shift predicted from the embedding (SNGAN/BigGAN). `bench/conditioning.py` compares them "
+        "(docs/benchmarks.md).",
     )
     augment: AugmentPolicy = Field(
         "none",

@@ -101,8 +101,8 @@ class ModelManifest(BaseModel):
     @field_validator("spec", mode="before")
     @classmethod
     def _conditioned_as_trained(cls, spec: Any) -> Any:
-        """A manifest written before `conditioning` existed is of a model whose G conditions its input:
-        new specs get another default."""
+        """A manifest written before `conditioning` existed is of a model whose G conditions its input,
+        whatever the default for new specs is."""
         if isinstance(spec, dict) and "conditioning" not in spec:
             return {**spec, "conditioning": "input"}
         return spec
