@@ -29,6 +29,10 @@ class ConditionalBatchNorm2d(nn.Module):
         return normalised * (1 + gain) + shift
 
 
+class Conditioned(nn.Module):
+    """A block whose forward is (x, embedding): models.resnet's up-block."""
+
+
 class ConditionalSequential(nn.Sequential):
     """A Sequential that hands the label embedding to its layers that take one: ConditionalBatchNorm2d
     and any `Conditioned` block. With plain BatchNorms (input conditioning, unconditional models) it is an
@@ -38,10 +42,6 @@ class ConditionalSequential(nn.Sequential):
         for layer in self:
             x = layer(x, embedding) if isinstance(layer, CONDITIONED) else layer(x)
         return x
-
-
-class Conditioned(nn.Module):
-    """A block whose forward is (x, embedding): models.resnet's up-block."""
 
 
 CONDITIONED = (ConditionalBatchNorm2d, ConditionalSequential, Conditioned)
