@@ -6,8 +6,10 @@ The discriminator mirrors it with stride-2 convolutions and LeakyReLU(0.2), no B
 layer. resnet (SNGAN/BigGAN-style residual blocks): see models.resnet.
 
 Both condition the same way, so the latent toolkit and the encoder work with either: conditional models
-embed the label into G's input (concatenated to z) and use a projection discriminator (Miyato & Koyama
-2018): D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩, with φ the discriminator's `features`.
+embed the label into a vector of latent_dim numbers, which G takes either at its input (`conditioning`
+"input": concatenated to z) or in every BatchNorm ("batchnorm": models.conditioning), and use a
+projection discriminator (Miyato & Koyama 2018): D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩, with φ the
+discriminator's `features`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from models import resnet
+from models.conditioning import ConditionalSequential, batch_norm
 from workers.shared.spec import NetworkSpec
 
 WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
@@ -32,7 +35,7 @@ def init_dcgan_weights(module: nn.Module) -> None:
         nn.init.normal_(_stored_weight(module), 0.0, 0.02)
         if getattr(module, "bias", None) is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:  # conditional BatchNorm has no own affine
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
@@ -54,10 +57,11 @@ class Generator(nn.Module):
     def __init__(self, spec: NetworkSpec):
         super().__init__()
         self.spec = spec
-        embed_dim = spec.latent_dim if spec.conditional else 0
-        self.label_embedding = nn.Embedding(spec.num_classes, embed_dim) if spec.conditional else None
+        self.label_embedding = nn.Embedding(spec.num_classes, spec.latent_dim) if spec.conditional else None
+        at_input = spec.conditional and not spec.conditional_batch_norm
         build = resnet.ResNetGenerator if spec.architecture == "resnet" else _dcgan_generator
-        self.main = build(spec, spec.latent_dim + embed_dim)  # (N, input_dim, 1, 1) → images
+        # (N, input_dim, 1, 1) and, for conditional BatchNorm, the embedding (N, latent_dim) → images
+        self.main = build(spec, spec.latent_dim * (2 if at_input else 1))
         self.apply(init_dcgan_weights)
 
     def forward(
@@ -66,6 +70,9 @@ class Generator(nn.Module):
         """z: (N, latent_dim), labels: (N,) long for conditional models → images (N, C, S, S) in [-1, 1].
         `embedding` (N, latent_dim) may stand in for the labels' embedding: a blend of two labels'
         embeddings renders a condition between them."""
+        if self.spec.conditional_batch_norm:
+            embedding = self._embedding(labels, embedding)
+            return self.main(z[:, :, None, None], embedding.to(z.dtype))
         return self.main(self.condition(z, labels, embedding)[:, :, None, None])
 
     def embed(self, labels: torch.Tensor) -> torch.Tensor:
@@ -76,15 +83,19 @@ class Generator(nn.Module):
     def condition(
         self, z: torch.Tensor, labels: torch.Tensor | None, embedding: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """G's input for input conditioning: z, with the label embedding concatenated if conditional."""
         if self.label_embedding is None:
             if labels is not None or embedding is not None:
                 raise ValueError("this generator is unconditional: labels must be None")
             return z
-        if embedding is None:
-            if labels is None:
-                raise ValueError("this generator is conditional: labels are required")
-            embedding = self.label_embedding(labels)
-        return torch.cat([z, embedding.to(z.dtype)], dim=1)
+        return torch.cat([z, self._embedding(labels, embedding).to(z.dtype)], dim=1)
+
+    def _embedding(self, labels: torch.Tensor | None, embedding: torch.Tensor | None) -> torch.Tensor:
+        if embedding is not None:
+            return embedding
+        if labels is None:
+            raise ValueError("this generator is conditional: labels are required")
+        return self.embed(labels)
 
 
 class Discriminator(nn.Module):
@@ -111,23 +122,24 @@ class Discriminator(nn.Module):
         return logits
 
 
-def _dcgan_generator(spec: NetworkSpec, input_dim: int) -> nn.Sequential:
+def _dcgan_generator(spec: NetworkSpec, input_dim: int) -> ConditionalSequential:
+    embed_dim = spec.latent_dim if spec.conditional_batch_norm else None
     widest = spec.base_channels * 2 ** (spec.upsamplings - 1)
     layers: list[nn.Module] = [
         nn.ConvTranspose2d(input_dim, widest, 4, 1, 0, bias=False),
-        nn.BatchNorm2d(widest),
+        batch_norm(widest, embed_dim),
         nn.ReLU(True),
     ]
     width = widest
     for _ in range(spec.upsamplings - 1):
         layers += [
             nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(width // 2),
+            batch_norm(width // 2, embed_dim),
             nn.ReLU(True),
         ]
         width //= 2
     layers += [nn.ConvTranspose2d(width, spec.channels, 4, 2, 1, bias=False), nn.Tanh()]
-    return nn.Sequential(*layers)
+    return ConditionalSequential(*layers)
 
 
 def _dcgan_discriminator_parts(spec: NetworkSpec) -> tuple[nn.Sequential, nn.Conv2d, int]:

@@ -2,7 +2,8 @@
 Gulrajani et al. 2017; BigGAN's block layout, Brock et al. 2019) at 32, 64 and 128 px.
 
 G: a linear map of the (conditioned) latent to a 4×4 map, one up-block per doubling
-(BN-ReLU-upsample-conv3-BN-ReLU-conv3, shortcut upsample-conv1), then BN-ReLU-conv3-tanh.
+(BN-ReLU-upsample-conv3-BN-ReLU-conv3, shortcut upsample-conv1), then BN-ReLU-conv3-tanh; with
+conditional BatchNorm (models.conditioning) every BN takes the label embedding.
 D: down-blocks (ReLU-conv3-ReLU-conv3-avgpool; the first, "optimised" block has no leading ReLU and
 pools its input for the shortcut), then ReLU and a sum over positions: φ(x), a vector; the head ψ is a
 linear layer. models.networks wraps both with the conditioning, DCGAN initialisation and, in D, spectral
@@ -27,28 +28,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.conditioning import ConditionalSequential, Conditioned, batch_norm
 from workers.shared.spec import widths
 
 if TYPE_CHECKING:
     from workers.shared.spec import NetworkSpec
 
 
-class UpBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int):
+class UpBlock(Conditioned):
+    """Its BatchNorms are conditional on an embedding of `embed_dim` numbers, or plain when None."""
+
+    def __init__(self, in_channels: int, out_channels: int, embed_dim: int | None):
         super().__init__()
-        self.residual = nn.Sequential(
-            nn.BatchNorm2d(in_channels),
+        self.residual = ConditionalSequential(
+            batch_norm(in_channels, embed_dim),
             nn.ReLU(),
             nn.Upsample(scale_factor=2),
             nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
+            batch_norm(out_channels, embed_dim),
             nn.ReLU(),
             nn.Conv2d(out_channels, out_channels, 3, 1, 1),
         )
         self.shortcut = nn.Conv2d(in_channels, out_channels, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.residual(x) + F.interpolate(self.shortcut(x), scale_factor=2.0)
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        return self.residual(x, embedding) + F.interpolate(self.shortcut(x), scale_factor=2.0)
 
 
 class DownBlock(nn.Module):
@@ -81,18 +85,21 @@ class ResNetGenerator(nn.Module):
     def __init__(self, spec: NetworkSpec, input_dim: int):
         super().__init__()
         channels = widths(spec)
+        embed_dim = spec.latent_dim if spec.conditional_batch_norm else None
         self.linear = nn.Linear(input_dim, channels[0] * 16)
-        self.blocks = nn.Sequential(*(UpBlock(a, b) for a, b in pairwise(channels)))
-        self.output = nn.Sequential(
-            nn.BatchNorm2d(channels[-1]),
+        self.blocks = ConditionalSequential(*(UpBlock(a, b, embed_dim) for a, b in pairwise(channels)))
+        self.output = ConditionalSequential(
+            batch_norm(channels[-1], embed_dim),
             nn.ReLU(),
             nn.Conv2d(channels[-1], spec.channels, 3, 1, 1),
             nn.Tanh(),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, input_dim, 1, 1), the conditioned latent as DCGAN's generator takes it → images."""
-        return self.output(self.blocks(self.linear(x.flatten(1)).unflatten(1, (-1, 4, 4))))
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, input_dim, 1, 1), the latent as DCGAN's generator takes it, and the label embedding for
+        conditional BatchNorm → images."""
+        start = self.linear(x.flatten(1)).unflatten(1, (-1, 4, 4))
+        return self.output(self.blocks(start, embedding), embedding)
 
 
 def discriminator_parts(spec: NetworkSpec) -> tuple[nn.Sequential, nn.Linear, int]:

@@ -150,6 +150,7 @@ def test_unknown_ids_are_404(client: TestClient) -> None:
         ({"dataset_id": "digits", "loss": "wasserstein"}, "loss"),
         ({"dataset_id": "digits", "lr_g": -1}, "lr_g"),
         ({"dataset_id": "digits", "label_smoothing": 0.6}, "label_smoothing"),
+        ({"dataset_id": "digits", "conditioning": "film"}, "conditioning"),
         ({"dataset_id": "digits", "stepz": 10}, "stepz"),
         ({"dataset_id": "digits", "steps": "many"}, "steps"),
         ({"dataset_id": "../../etc"}, "dataset_id"),

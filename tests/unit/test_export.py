@@ -20,7 +20,9 @@ from workers.shared.spec import NetworkSpec
 from workers.shared.storage import Storage, utc_now
 
 
-def tiny_generator(architecture: str, num_classes: int, seed: int = 0) -> Generator:
+def tiny_generator(
+    architecture: str, num_classes: int, seed: int = 0, conditioning: str = "input"
+) -> Generator:
     torch.manual_seed(seed)
     spec = NetworkSpec(
         image_size=32,
@@ -29,6 +31,7 @@ def tiny_generator(architecture: str, num_classes: int, seed: int = 0) -> Genera
         base_channels=4,
         num_classes=num_classes,
         architecture=architecture,
+        conditioning=conditioning,
     )
     generator = Generator(spec)
     for module in generator.modules():  # running statistics as a trained generator has them
@@ -40,11 +43,11 @@ def tiny_generator(architecture: str, num_classes: int, seed: int = 0) -> Genera
 
 @pytest.mark.parametrize("format", ["onnx", "torchscript"])
 @pytest.mark.parametrize("architecture", ["dcgan", "resnet"])
-@pytest.mark.parametrize("num_classes", [0, 3])
+@pytest.mark.parametrize(("num_classes", "conditioning"), [(0, "input"), (3, "input"), (3, "batchnorm")])
 def test_an_export_computes_what_the_generator_computes(
-    format: str, architecture: str, num_classes: int
+    format: str, architecture: str, num_classes: int, conditioning: str
 ) -> None:
-    generator = tiny_generator(architecture, num_classes)
+    generator = tiny_generator(architecture, num_classes, conditioning=conditioning)
     data = export_generator(generator, format)
 
     assert verify_export(generator, data, format) <= TOLERANCE

@@ -19,6 +19,7 @@ from workers.shared.footprint import (
     render_bytes_per_image,
     training_footprint,
 )
+from workers.shared.recipes import ARCHITECTURES, CONDITIONINGS
 from workers.shared.spec import IMAGE_SIZES, NetworkSpec
 
 
@@ -27,11 +28,16 @@ def parameters(network: torch.nn.Module) -> int:
 
 
 @pytest.mark.parametrize(
-    ("image_size", "architecture", "num_classes", "spectral_norm", "channels"),
-    list(itertools.product(IMAGE_SIZES, ("dcgan", "resnet"), (0, 3), (False, True), (1, 3))),
+    ("image_size", "architecture", "conditioning", "num_classes", "spectral_norm", "channels"),
+    list(itertools.product(IMAGE_SIZES, ARCHITECTURES, CONDITIONINGS, (0, 3), (False, True), (1, 3))),
 )
 def test_parameter_counts_match_the_built_networks(
-    image_size: int, architecture: str, num_classes: int, spectral_norm: bool, channels: int
+    image_size: int,
+    architecture: str,
+    conditioning: str,
+    num_classes: int,
+    spectral_norm: bool,
+    channels: int,
 ) -> None:
     spec = NetworkSpec(
         image_size=image_size,
@@ -41,13 +47,15 @@ def test_parameter_counts_match_the_built_networks(
         num_classes=num_classes,
         spectral_norm=spectral_norm,
         architecture=architecture,
+        conditioning=conditioning,
     )
     assert generator_parameters(spec) == parameters(Generator(spec))
     assert discriminator_parameters(spec) == parameters(Discriminator(spec))
 
 
-def test_the_default_recipe_counts_match_too() -> None:
-    spec = NetworkSpec()  # 32 px, base 64: widths that are not tiny
+@pytest.mark.parametrize("conditioning", CONDITIONINGS)
+def test_the_default_recipe_counts_match_too(conditioning: str) -> None:
+    spec = NetworkSpec(num_classes=2, conditioning=conditioning)  # 32 px, base 64: widths not tiny
     assert generator_parameters(spec) == parameters(Generator(spec))
     assert discriminator_parameters(spec) == parameters(Discriminator(spec))
 

@@ -143,25 +143,38 @@ def test_inversion_is_deterministic_and_leaves_the_networks_alone(trained: Train
 
 
 @pytest.mark.parametrize(
-    ("architecture", "gain"),
+    ("architecture", "num_classes", "gain"),
     # An untrained resnet's error stalls at about a third of the start's: a local minimum of a random
-    # network, but the path through its generator and its discriminator's features works.
-    [("dcgan", 3), ("resnet", 2)],
+    # network, but the path through its generator and its discriminator's features works. With 3
+    # classes, G takes the label in every BatchNorm (conditioning "batchnorm").
+    [("dcgan", 0, 3), ("resnet", 0, 2), ("dcgan", 3, 3), ("resnet", 3, 2)],
 )
-def test_unconditional_inversion_recovers_a_generated_image(architecture: str, gain: float) -> None:
-    spec = NetworkSpec(image_size=32, channels=1, latent_dim=16, base_channels=8, architecture=architecture)
+def test_inversion_of_an_untrained_generator_recovers_its_image(
+    architecture: str, num_classes: int, gain: float
+) -> None:
+    spec = NetworkSpec(
+        image_size=32,
+        channels=1,
+        latent_dim=16,
+        base_channels=8,
+        num_classes=num_classes,
+        architecture=architecture,
+        conditioning="batchnorm",
+    )
     torch.manual_seed(0)
     generator, discriminator = Generator(spec), Discriminator(spec)
+    label = 1 if num_classes else None
+    labels = torch.full((256,), 1) if num_classes else None
     # Untrained, but with BatchNorm statistics of real activations: with the initial running variance
     # of 1 the eval-mode output would be nearly constant.
     for module in generator.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.momentum = None  # a cumulative average: one batch sets the statistics
     with torch.no_grad():
-        generator.train()(torch.randn(256, 16))
-        target = generator.eval()(latent_for_seed(3, 16)[None])[0]
-    start = invert(generator, target, steps=0, seed=4)
-    result = invert(generator, target, discriminator=discriminator, steps=50, seed=4)
+        generator.train()(torch.randn(256, 16), labels)
+        target = generator.eval()(latent_for_seed(3, 16)[None], labels[:1] if num_classes else None)[0]
+    start = invert(generator, target, label, steps=0, seed=4)
+    result = invert(generator, target, label, discriminator=discriminator, steps=50, seed=4)
     assert result.mse < start.mse / gain
 
 

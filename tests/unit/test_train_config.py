@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from datetime import datetime, timezone
 
@@ -12,7 +13,7 @@ from models.networks import NetworkSpec
 from models.training import TrainConfig
 from workers.jobs.training import train_config
 from workers.shared.contract import TrainingSpec
-from workers.shared.recipes import AUGMENT_POLICIES
+from workers.shared.recipes import AUGMENT_POLICIES, CONDITIONINGS
 from workers.shared.storage import ModelManifest
 
 # Spec fields that are not the loop's: they choose the data, name the model, or set the schedule, the
@@ -52,6 +53,7 @@ UNUSUAL = {
     "precision": "fp32",
     "compile": True,
     "architecture": "resnet",
+    "conditioning": "batchnorm",
     "augment": "ada",
     "ada_target": 0.8,
     "ada_speed_images": 5000,
@@ -110,3 +112,27 @@ def test_an_unknown_augment_policy_is_refused_naming_the_allowed_ones() -> None:
     (problem,) = error.value.errors()
     assert problem["loc"] == ("augment",)
     assert all(repr(policy) in problem["msg"] for policy in AUGMENT_POLICIES)
+
+
+def test_new_conditional_models_take_the_label_at_the_input() -> None:
+    """Until bench/conditioning.py shows conditional BatchNorm ahead (docs/benchmarks.md)."""
+    config = train_config(manifest_for(TrainingSpec(dataset_id="digits", conditional=True)))
+    assert config.network.conditioning == "input" and not config.network.conditional_batch_norm
+
+
+def test_a_manifest_from_before_conditioning_trains_its_input_conditioned_generator() -> None:
+    """A stored spec without `conditioning` is of a model whose G took the label at its input: resuming
+    or serving it builds that G, whatever the default for new specs."""
+    spec = TrainingSpec(dataset_id="digits", conditional=True, conditioning="batchnorm")
+    stored = json.loads(manifest_for(spec).model_dump_json())
+    del stored["spec"]["conditioning"]
+    manifest = ModelManifest.model_validate_json(json.dumps(stored))
+    assert manifest.spec.conditioning == "input" and train_config(manifest).network.conditioning == "input"
+
+
+def test_an_unknown_conditioning_is_refused_naming_the_allowed_ones() -> None:
+    with pytest.raises(ValidationError) as error:
+        TrainingSpec(dataset_id="digits", conditioning="film")
+    (problem,) = error.value.errors()
+    assert problem["loc"] == ("conditioning",)
+    assert all(repr(name) in problem["msg"] for name in CONDITIONINGS)

@@ -15,11 +15,18 @@ from models.run import Schedule, TrainingDiverged, resume_newest, run_training
 from models.sampling import generate, latent_for_seed, latents_for_seeds
 from models.training import TrainConfig, Trainer, load_generator
 from workers.shared.layout import checkpoint_steps, last_metrics, read_metrics, sample_steps
+from workers.shared.recipes import CONDITIONINGS
 
 
-def tiny_config(architecture: str = "dcgan", **changes) -> TrainConfig:
+def tiny_config(architecture: str = "dcgan", conditioning: str = "input", **changes) -> TrainConfig:
     network = NetworkSpec(
-        image_size=32, channels=1, latent_dim=8, base_channels=4, num_classes=3, architecture=architecture
+        image_size=32,
+        channels=1,
+        latent_dim=8,
+        base_channels=4,
+        num_classes=3,
+        architecture=architecture,
+        conditioning=conditioning,
     )
     return TrainConfig(network=network, batch_size=8, steps=6, **changes)
 
@@ -31,9 +38,11 @@ RECIPES = {
     "ada": {"augment": "ada", "ada_target": -1.0, "ada_speed_images": 64},
     "r1": {"r1_gamma": 1.0, "r1_every": 2},
     "resnet": {"architecture": "resnet"},
+    "batchnorm": {"conditioning": "batchnorm"},
     "d_steps": {"d_steps": 2},
     "all": {
         "architecture": "resnet",
+        "conditioning": "batchnorm",
         "augment": "ada",
         "ada_target": -1.0,
         "ada_speed_images": 64,
@@ -108,8 +117,8 @@ def test_checkpoints_are_pruned_to_keep(tmp_path: Path, data) -> None:
     ("recipe", "stop_at"),
     # With every recipe the run stops after 5 steps, 10 D updates: R1 came at update 9, ADA's p moved
     # at update 8, and the resumed run must carry both the R1 phase and the half-full ADA statistics.
-    [({}, 4), (RECIPES["all"], 5)],
-    ids=["default", "resnet+ada+r1+d_steps"],
+    [({}, 4), (RECIPES["batchnorm"], 4), (RECIPES["all"], 5)],
+    ids=["default", "batchnorm", "resnet+batchnorm+ada+r1+d_steps"],
 )
 def test_resumed_run_ends_with_the_same_weights(
     tmp_path: Path, data, precision: str, recipe: dict, stop_at: int
@@ -196,6 +205,7 @@ def test_a_checkpoint_from_before_augmentation_loads(data) -> None:
     state = trainer.state_dict()
     del state["augment"]
     state["config"]["network"].pop("architecture")
+    state["config"]["network"].pop("conditioning")  # its G's weights load: the input-conditioned layout
     restored = Trainer(TrainConfig.from_dict(state["config"]), *data)
     restored.load_state_dict(state)
     assert restored.step == 1 and restored.augment.p == 0.0
@@ -242,12 +252,13 @@ def test_seed_latent_is_fixed_and_sampling_is_batch_independent(data) -> None:
     assert np.array_equal(together, alone)
 
 
-def test_bf16_losses_follow_fp32_within_tolerance(data) -> None:
+@pytest.mark.parametrize("conditioning", CONDITIONINGS)
+def test_bf16_losses_follow_fp32_within_tolerance(data, conditioning: str) -> None:
     """Over a short run from the same start, the bf16 path's losses stay within 0.15 (mean absolute
     difference per step) of the fp32 path's."""
     runs = {}
     for precision in ("fp32", "bf16"):
-        trainer = Trainer(tiny_config(precision=precision), *data)
+        trainer = Trainer(tiny_config(conditioning=conditioning, precision=precision), *data)
         runs[precision] = [trainer.train_step() for _ in range(10)]
     for name in ("loss_d", "loss_g"):
         differences = [

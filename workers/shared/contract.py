@@ -21,7 +21,7 @@ from pydantic import (
 
 from workers.shared.budgets import MAX_IMAGES, MAX_LATENT_VALUE, MAX_WEIGHT, check_frames
 from workers.shared.export_format import ExportFormat
-from workers.shared.recipes import Architecture, AugmentPolicy
+from workers.shared.recipes import Architecture, AugmentPolicy, Conditioning
 from workers.shared.webhook_urls import checked_webhook_url
 
 TRAINING_QUEUE = "training"
@@ -156,6 +156,13 @@ class TrainingSpec(WebhookFields):
         description="dcgan: Radford et al.'s strided convolutions. resnet: SNGAN-style residual blocks, "
         "spectral norm on every layer of D; slower per step than dcgan at equal base_channels "
         "(`bench/train_speed.py --architecture resnet` measures it).",
+    )
+    conditioning: Conditioning = Field(
+        "input",
+        description="How a conditional G takes the label: input, its embedding concatenated to z (the "
+        "conditioning of every model trained before this field); batchnorm, every BatchNorm's scale and "
+        "shift predicted from the embedding (SNGAN/BigGAN). `bench/conditioning.py` compares them "
+        "(docs/benchmarks.md).",
     )
     augment: AugmentPolicy = Field(
         "none",

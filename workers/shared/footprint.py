@@ -37,19 +37,26 @@ def _batch_norm(channels: int) -> int:
 def generator_parameters(spec: NetworkSpec) -> int:
     """Parameters of models.networks.Generator for `spec`."""
     embedding = spec.num_classes * spec.latent_dim
-    inputs = spec.latent_dim * (2 if spec.conditional else 1)
+    at_input = spec.conditional and not spec.conditional_batch_norm
+    inputs = spec.latent_dim * (2 if at_input else 1)
     stages = widths(spec)
+
+    def norm(channels: int) -> int:
+        if spec.conditional_batch_norm:  # scale and shift: two linear maps of the label embedding
+            return 2 * (spec.latent_dim + 1) * channels
+        return _batch_norm(channels)
+
     if spec.architecture == "resnet":
         body = inputs * stages[0] * 16 + stages[0] * 16  # the linear map to the 4×4 map
         for a, b in pairwise(stages):  # UpBlock: BN, conv3 (no bias), BN, conv3, shortcut conv1
-            body += _batch_norm(a) + _conv(a, b, 3, False) + _batch_norm(b) + _conv(b, b, 3, True)
+            body += norm(a) + _conv(a, b, 3, False) + norm(b) + _conv(b, b, 3, True)
             body += _conv(a, b, 1, True)
-        body += _batch_norm(stages[-1]) + _conv(stages[-1], spec.channels, 3, True)
+        body += norm(stages[-1]) + _conv(stages[-1], spec.channels, 3, True)
         return embedding + body
     layers = stages[: spec.upsamplings]  # 4×4 … image_size/2
-    body = _conv(inputs, layers[0], 4, False) + _batch_norm(layers[0])
+    body = _conv(inputs, layers[0], 4, False) + norm(layers[0])
     for a, b in pairwise(layers):
-        body += _conv(a, b, 4, False) + _batch_norm(b)
+        body += _conv(a, b, 4, False) + norm(b)
     return embedding + body + _conv(layers[-1], spec.channels, 4, False)
 
 

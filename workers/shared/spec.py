@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from workers.shared.recipes import ARCHITECTURES, Architecture
+from workers.shared.recipes import ARCHITECTURES, CONDITIONINGS, Architecture, Conditioning
 
 IMAGE_SIZES = (32, 64, 128)
 
@@ -20,16 +20,24 @@ class NetworkSpec:
     num_classes: int = 0  # 0: unconditional
     spectral_norm: bool = False  # in D; resnet's D always has it
     architecture: Architecture = "dcgan"  # checkpoints from before this field are dcgan
+    conditioning: Conditioning = "input"  # in G; checkpoints from before this field condition the input
 
     def __post_init__(self) -> None:
         if self.image_size not in IMAGE_SIZES:
             raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        if self.conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}")
 
     @property
     def conditional(self) -> bool:
         return self.num_classes > 0
+
+    @property
+    def conditional_batch_norm(self) -> bool:
+        """Whether G's BatchNorms take their scale and shift from the label (models.conditioning)."""
+        return self.conditional and self.conditioning == "batchnorm"
 
     @property
     def upsamplings(self) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workers.shared.atomic import atomic_write_text
 from workers.shared.contract import ID_PATTERN, LATENT_NAME_PATTERN, TrainingSpec
@@ -109,6 +109,15 @@ class ModelManifest(BaseModel):
     owner: str = Field("local", description="The API key (its hash prefix) that started the training.")
     recoveries: int = Field(0, description="Times the job was queued again because its worker died.")
 
+    @field_validator("spec", mode="before")
+    @classmethod
+    def _conditioned_as_trained(cls, spec: Any) -> Any:
+        """A manifest written before `conditioning` existed is of a model whose G conditions its input,
+        whatever the default for new specs is."""
+        if isinstance(spec, dict) and "conditioning" not in spec:
+            return {**spec, "conditioning": "input"}
+        return spec
+
     @property
     def conditional(self) -> bool:
         return self.spec.conditional
@@ -124,6 +133,7 @@ class ModelManifest(BaseModel):
             num_classes=len(self.classes) if self.conditional else 0,
             spectral_norm=self.spec.spectral_norm,
             architecture=self.spec.architecture,
+            conditioning=self.spec.conditioning,
         )
 
 
