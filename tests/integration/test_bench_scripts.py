@@ -125,3 +125,15 @@ def test_eval_speed_prints_each_part_beside_a_training_step() -> None:
     for row in rows:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert float(cells[1]) > 0 and float(cells[-1]) > 0, row
+
+
+def test_conditioning_prints_a_judged_row_per_setting_and_step_count() -> None:
+    output = run_bench("bench.conditioning", "--seeds", "0", "--steps", "2", "4", "--samples", "8")
+    assert "5-fold accuracy 1.000" in output, output
+    rows = table_rows(output, "input") + table_rows(output, "batchnorm")
+    assert [(row[0], row[2]) for row in rows] == [
+        ("input", "2"), ("input", "4"), ("batchnorm", "2"), ("batchnorm", "4")
+    ], output  # fmt: skip
+    for _, _, _, accuracy, effect, spread, images_per_second in rows:
+        assert 0 <= float(accuracy) <= 1 and float(effect) >= 0 and float(spread) >= 0
+        assert float(images_per_second) > 0
