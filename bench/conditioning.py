@@ -24,10 +24,8 @@ import time
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_score
 
-from bench.label_smoothing import fill_ratio, spread, walkthrough_shapes
+from bench.label_smoothing import fill_ratio, judged_shapes, spread
 from models.networks import Generator, NetworkSpec
 from models.sampling import generate, latents_for_seeds
 from models.training import TrainConfig, Trainer
@@ -55,15 +53,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="generated images judged per row")
     args = parser.parse_args()
 
-    dataset = walkthrough_shapes()
-    labels = np.asarray(dataset.labels)
+    dataset, judge, real_spread = judged_shapes(args.samples)
     classes = len(dataset.classes)
-    judge = LogisticRegression().fit(fill_ratio(dataset.images), labels)
-    judge_accuracy = cross_val_score(LogisticRegression(), fill_ratio(dataset.images), labels, cv=5).mean()
-    rng = np.random.default_rng(0)
-    real_spread = spread(dataset.images[rng.choice(len(dataset.images), args.samples, replace=False)])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(labels)} shapes at 32 px,")
-    print(f"classes {dataset.classes}; the judge (fill ratio): 5-fold accuracy {judge_accuracy:.3f}")
     print(f"batch {args.batch_size}, {args.samples} images judged per row\n")
     print("| conditioning | seed | steps | label accuracy | label effect | spread | images/s |")
     print("|---|---:|---:|---:|---:|---:|---:|")

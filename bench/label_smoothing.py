@@ -81,6 +81,20 @@ def train(
     return trainer, np.mean([m.d_real for m in beliefs]), np.mean([m.d_fake for m in beliefs])
 
 
+def judged_shapes(samples: int) -> tuple[PackedDataset, LogisticRegression, float]:
+    """The walkthrough's shapes, the fill-ratio judge fitted on them, and the spread of `samples` of
+    them; prints the set and the judge's 5-fold accuracy."""
+    dataset = walkthrough_shapes()
+    labels = np.asarray(dataset.labels)
+    judge = LogisticRegression().fit(fill_ratio(dataset.images), labels)
+    judge_accuracy = cross_val_score(LogisticRegression(), fill_ratio(dataset.images), labels, cv=5).mean()
+    rng = np.random.default_rng(0)
+    real_spread = spread(dataset.images[rng.choice(len(dataset.images), samples, replace=False)])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(labels)} shapes at 32 px,")
+    print(f"classes {dataset.classes}; the judge (fill ratio): 5-fold accuracy {judge_accuracy:.3f}")
+    return dataset, judge, real_spread
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -91,14 +105,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="generated images judged per run")
     args = parser.parse_args()
 
-    dataset = walkthrough_shapes()
-    labels = np.asarray(dataset.labels)
-    judge = LogisticRegression().fit(fill_ratio(dataset.images), labels)
-    judge_accuracy = cross_val_score(LogisticRegression(), fill_ratio(dataset.images), labels, cv=5).mean()
-    rng = np.random.default_rng(0)
-    real_spread = spread(dataset.images[rng.choice(len(dataset.images), args.samples, replace=False)])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(labels)} shapes at 32 px,")
-    print(f"classes {dataset.classes}; the judge (fill ratio): 5-fold accuracy {judge_accuracy:.3f}")
+    dataset, judge, real_spread = judged_shapes(args.samples)
     print(f"{args.steps} steps per run, {args.samples} images judged per run\n")
     print("| seed | label_smoothing | label accuracy | spread | D(x) | D(G(z)) | seconds |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
