@@ -1,4 +1,4 @@
-"""Which training recipe makes the best images: the evidence for the API's default recipe (issue #13).
+"""Which training recipe makes the best images: the evidence for the API's default recipe (docs/quality.md).
 
 Each recipe trains at equal steps on each data set, once per seed, and its EMA generator is judged as
 the product judges a model (models.evaluation: Inception-v3 features of the generated images against
@@ -29,9 +29,9 @@ is printed with each data set, the best a generator can score. images/s counts t
 plain's FID": the first checkpoint (every --eval-every steps, FID on --eval-samples images) whose FID is
 at or below plain's at its last step (the same count of images; the mean over plain's seeds). A
 collapse is a seed whose recall is below 0.05 or whose label accuracy is within 0.1 of chance. The
-verdict checks each recipe against issue #13's targets, every figure beside it; its label accuracy is
-the share of the judge's own accuracy (on mnist, 1,000 held-out digits train a judge that scores about
-0.93 on real ones, so a raw 95 % could never be met).
+verdict checks each recipe against the quality targets (docs/quality.md), every figure beside it;
+its label accuracy is the share of the judge's own accuracy (on mnist, 1,000 held-out digits train a
+judge that scores about 0.93 on real ones, so a raw 95 % could never be met).
 
     python -m bench.quality          # plain and default, 3 data sets × 3 seeds × 2000 steps
     python -m bench.quality --recipes plain default ada ada-r1 diffaug resnet-hinge-ada ttur
@@ -362,7 +362,7 @@ def main() -> None:
         print("\n".join(summary_table(mine, recipes, target)))
         print(f"\nPer seed ({name})\n")
         print("\n".join(seed_table(mine, target)), flush=True)
-    print("\n## Verdict: issue #13's targets, each recipe against plain\n")
+    print("\n## Verdict: the quality targets, each recipe against plain\n")
     print("\n".join(verdict_table(runs, recipes[1:], args.steps)))
 
 

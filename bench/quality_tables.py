@@ -11,7 +11,7 @@ import numpy as np
 COLLAPSE_RECALL = 0.05
 NEAR_CHANCE = 0.1  # label accuracy below 1/classes + this counts as a collapse
 
-# Issue #13's targets for a recipe, against plain.
+# The quality targets for a recipe, against plain (docs/quality.md).
 FID_CUT = 0.40  # FID at least this share lower than plain's, on every data set in every seed
 STEPS_SHARE = 0.5  # reaches plain's final FID within this share of the steps
 LABEL_ACCURACY = 0.95
@@ -123,7 +123,7 @@ def seed_table(runs: Sequence[Run], target: float) -> list[str]:
 
 
 def verdict_rows(runs: Sequence[Run], recipe: str, steps: int) -> list[list[str]]:
-    """[target, met or not, the figures] for each of issue #13's targets."""
+    """[target, met or not, the figures] for each of the quality targets."""
     plain = {(run.dataset, run.seed): run for run in runs if run.recipe == "plain"}
     mine = [run for run in runs if run.recipe == recipe]
     cuts = [1 - run.figures["fid"] / plain[run.dataset, run.seed].figures["fid"] for run in mine]
