@@ -34,6 +34,7 @@ import torch.multiprocessing as mp
 
 from bench.loadgen import HEADER, run_load
 from bench.serve import MODEL_ID, free_port, wait_for, write_model
+from bench.train_speed import trainer_images_per_second
 from models.devices import pick_device
 from models.distributed import Shard, join_group, leave_group, rank_device, rendezvous
 from models.networks import NetworkSpec
@@ -113,22 +114,11 @@ def _train_rank(
         images = np.random.default_rng(0).integers(0, 256, (1024, 3, size, size), dtype=np.uint8)
         config = TrainConfig(network=NetworkSpec(image_size=size, channels=3), batch_size=batch)
         trainer = Trainer(config, images, device=device, shard=shard)
-        for _ in range(warmup):
-            trainer.train_step()
-        synchronize(device)
-        started = time.perf_counter()
-        for _ in range(steps):
-            trainer.train_step()
-        synchronize(device)
+        rate = trainer_images_per_second(trainer, device, batch, steps, warmup)
         if rank == 0:
-            results.put(steps * batch / (time.perf_counter() - started))
+            results.put(rate)
     finally:
         leave_group()
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def sampling_rows(args: argparse.Namespace) -> list[str]:

@@ -41,7 +41,7 @@ from workers.shared.recipes import ARCHITECTURES, AUGMENT_POLICIES
 
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def in_fresh_process(function: Callable[..., Any], *arguments: Any) -> tuple[Any, str]:
@@ -123,6 +123,13 @@ def ganforge_images_per_second(
     trainer.train_step()
     synchronize(device)
     first_step = time.perf_counter() - started
+    return trainer_images_per_second(trainer, device, batch, steps, warmup), first_step
+
+
+def trainer_images_per_second(
+    trainer: Trainer, device: torch.device, batch: int, steps: int, warmup: int
+) -> float:
+    """Images/s of `steps` training steps of `batch` images, after `warmup` steps."""
     for _ in range(warmup):
         trainer.train_step()
     synchronize(device)
@@ -130,7 +137,7 @@ def ganforge_images_per_second(
     for _ in range(steps):
         trainer.train_step()
     synchronize(device)
-    return steps * batch / (time.perf_counter() - started), first_step
+    return steps * batch / (time.perf_counter() - started)
 
 
 def main() -> None:
